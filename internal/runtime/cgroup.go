@@ -1,0 +1,62 @@
+package runtime
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Stats is a container's resource usage, as read from its cgroup.
+type Stats = cgroups.Stats
+
+// cgroupManager is what the lifecycle needs from the cgroups package.
+type cgroupManager interface {
+	Apply(pid int, r *specs.LinuxResources) error
+	Add(pid int) error
+	Set(r *specs.LinuxResources) error
+	Freeze() error
+	Thaw() error
+	Frozen() (bool, error)
+	Pids() ([]int, error)
+	Stats() (*cgroups.Stats, error)
+	OOMKilled() (bool, error)
+	Destroy() error
+	Paths() map[string]string
+	Version() int
+}
+
+func newCgroup(cgroupsPath, id string) (cgroupManager, error) {
+	return cgroups.New(cgroupsPath, id)
+}
+
+// cgroup re-attaches to the cgroup recorded at create time: a relative
+// cgroupsPath depends on the cgroup of the process that resolved it, so the
+// resolved paths are what identifies the container's cgroup later.
+func (c *Container) cgroup() (cgroupManager, error) {
+	if len(c.rec.CgroupPaths) == 0 {
+		return nil, errors.New("container has no cgroup")
+	}
+	return cgroups.Load(c.rec.CgroupPaths, c.rec.CgroupV2)
+}
+
+// signalAll signals every process in the cgroup. For SIGKILL the cgroup is
+// frozen first so that nothing can fork away from the signal.
+func signalAll(cg cgroupManager, sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		if err := cg.Freeze(); err == nil {
+			defer cg.Thaw()
+		}
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}

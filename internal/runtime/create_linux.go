@@ -1,0 +1,233 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Create sets up a container from the bundle: its init process runs in the
+// new namespaces with the root filesystem, cgroup and security settings in
+// place, and waits before the user program until Start.
+func (r *Runtime) Create(ctx context.Context, id, bundle string, o CreateOpts) (_ *Container, retErr error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return r.CreateFromSpec(ctx, id, bundle, spec, o)
+}
+
+// CreateFromSpec is Create with an already loaded spec (the engine builds
+// specs in memory); bundle is still recorded and used for a relative root.
+func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *specs.Spec, o CreateOpts) (_ *Container, retErr error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("root filesystem %s: not a directory", rootfs)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.Console == nil {
+		return nil, errors.New("process.terminal is set: a console socket is required")
+	}
+
+	dir := filepath.Join(r.Root, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, err
+	}
+	c := &Container{rt: r, dir: dir, spec: spec, rec: record{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Annotations: spec.Annotations,
+	}}
+	var cg cgroupManager
+	defer func() {
+		if retErr != nil {
+			if cg != nil {
+				_ = signalAll(cg, unix.SIGKILL)
+				_ = cg.Destroy()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := writeJSONAtomic(filepath.Join(dir, configFile), spec); err != nil {
+		return nil, err
+	}
+	fifoPath := filepath.Join(dir, fifoFile)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	cg, err = newCgroup(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return nil, err
+	}
+	c.rec.CgroupPaths, c.rec.CgroupV2 = cg.Paths(), cg.Version() == 2
+
+	extra := []*os.File{fifo}
+	consoleDone, consoleSock, err := c.consoleEndpoint(spec, o)
+	if err != nil {
+		return nil, err
+	}
+	if consoleSock != nil {
+		defer consoleSock.Close()
+		extra = append(extra, consoleSock)
+	}
+
+	plan := planFromSpec(spec)
+	p, err := r.spawn(plan, o.IO, extra, func(pid int) error { return cg.Apply(pid, spec.Linux.Resources) })
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			p.kill()
+		}
+	}()
+	c.rec.Pid = p.pid
+	if c.rec.PidStart, _, err = procStartTime(p.pid); err != nil {
+		return nil, fmt.Errorf("init process: %w", err)
+	}
+	cfg := initConfig{
+		Mode:        "create",
+		ID:          id,
+		Bundle:      bundle,
+		Pid:         p.pid,
+		Spec:        spec,
+		Process:     spec.Process,
+		Rootfs:      rootfs,
+		CgroupPaths: c.rec.CgroupPaths,
+		CgroupV2:    c.rec.CgroupV2,
+		NoPivot:     o.NoPivot,
+		NewMountNS:  plan.flags&unix.CLONE_NEWNS != 0,
+		NewUTSNS:    plan.flags&unix.CLONE_NEWUTS != 0,
+		InUserNS:    plan.flags&unix.CLONE_NEWUSER != 0 || hasNS(spec, specs.UserNamespace),
+		Console:     consoleSock != nil,
+	}
+	if err := p.send(cfg); err != nil {
+		return nil, p.exitError(fmt.Sprintf("send init config: %v", err))
+	}
+	dec := json.NewDecoder(p.rd)
+	for ready := false; !ready; {
+		m, err := p.recv(dec)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("container init exited during setup")
+			}
+			return nil, err
+		}
+		switch m.Type {
+		case "hooks":
+			state := stateOf(&c.rec, "creating")
+			if err := runHooks(ctx, spec.Hooks, hookPrestart, state); err != nil {
+				return nil, err
+			}
+			if err := runHooks(ctx, spec.Hooks, hookCreateRuntime, state); err != nil {
+				return nil, err
+			}
+			if err := p.send(message{Type: "ack"}); err != nil {
+				return nil, err
+			}
+		case "ready":
+			ready = true
+		default:
+			return nil, fmt.Errorf("init sync: unexpected message %q", m.Type)
+		}
+	}
+	if consoleDone != nil {
+		if err := <-consoleDone; err != nil {
+			return nil, err
+		}
+	}
+	p.sock.Close()
+	if err := writeJSONAtomic(filepath.Join(dir, stateFile), &c.rec); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, c.rec.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func hasNS(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// consoleEndpoint returns the descriptor the init process sends its pty
+// master to, and for in-process delivery a channel that reports when the
+// master has been handed to o.Console.
+func (c *Container) consoleEndpoint(spec *specs.Spec, o CreateOpts) (<-chan error, *os.File, error) {
+	return consoleFor(spec.Process, o.ConsoleSocket, o.Console)
+}
+
+func consoleFor(p *specs.Process, socketPath string, receive func(*os.File)) (<-chan error, *os.File, error) {
+	if !p.Terminal {
+		return nil, nil, nil
+	}
+	if socketPath != "" {
+		conn, err := net.Dial("unix", socketPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("console socket: %w", err)
+		}
+		defer conn.Close()
+		f, err := conn.(*net.UnixConn).File()
+		if err != nil {
+			return nil, nil, fmt.Errorf("console socket: %w", err)
+		}
+		return nil, f, nil
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	mine := os.NewFile(uintptr(fds[0]), "console-receiver")
+	theirs := os.NewFile(uintptr(fds[1]), "console-sender")
+	done := make(chan error, 1)
+	go func() {
+		defer mine.Close()
+		master, err := RecvFd(mine)
+		if err != nil {
+			done <- fmt.Errorf("receive console: %w", err)
+			return
+		}
+		receive(master)
+		done <- nil
+	}()
+	return done, theirs, nil
+}

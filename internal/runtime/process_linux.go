@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// procOps is every kernel call the init makes to configure the container's
+// process, so that their order can be checked without root.
+type procOps interface {
+	Sethostname(name string) error
+	Setdomainname(name string) error
+	WriteFile(path, data string) error
+	Setrlimit(resource int, soft, hard uint64) error
+	SetNoNewPrivs() error
+	LoadSeccomp(s *specs.LinuxSeccomp) error
+	DropBounding(keep []string) error
+	SetKeepCaps(on bool) error
+	Setgroups(gids []int) error
+	Setresgid(gid int) error
+	Setresuid(uid int) error
+	ApplyCaps(c *specs.LinuxCapabilities) error
+	Umask(mask int)
+	Chdir(dir string) error
+	Exec(path string, args, env []string) error
+}
+
+// applyContainer sets what belongs to the container rather than a process:
+// hostname, domainname, sysctls.
+func applyContainer(spec *specs.Spec, ops procOps) error {
+	if spec.Hostname != "" {
+		if !hasNS(spec, specs.UTSNamespace) {
+			return fmt.Errorf("hostname %q needs a private UTS namespace", spec.Hostname)
+		}
+		if err := ops.Sethostname(spec.Hostname); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" {
+		if !hasNS(spec, specs.UTSNamespace) {
+			return fmt.Errorf("domainname %q needs a private UTS namespace", spec.Domainname)
+		}
+		if err := ops.Setdomainname(spec.Domainname); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	for _, k := range sortedKeys(spec.Linux.Sysctl) {
+		if strings.Contains(k, "..") || strings.ContainsAny(k, "\x00") {
+			return fmt.Errorf("invalid sysctl %q", k)
+		}
+		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := ops.WriteFile(path, spec.Linux.Sysctl[k]); err != nil {
+			return fmt.Errorf("sysctl %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// applyProcess sets the process' resource limits and OOM score.
+func applyProcess(p *specs.Process, ops procOps) error {
+	for _, rl := range p.Rlimits {
+		res, ok := rlimitByName[rl.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", rl.Type)
+		}
+		if err := ops.Setrlimit(res, rl.Soft, rl.Hard); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", rl.Type, err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := ops.WriteFile("/proc/self/oom_score_adj", fmt.Sprint(*p.OOMScoreAdj)); err != nil {
+			return fmt.Errorf("oom_score_adj: %w", err)
+		}
+	}
+	return nil
+}
+
+// applySecurity switches to the process' identity: no_new_privs, seccomp
+// (now while CAP_SYS_ADMIN is still held, or returned to be loaded right
+// before execve when no_new_privs allows it), the capability bounding set,
+// groups, gid, uid, the other capability sets, umask and working directory.
+func applySecurity(p *specs.Process, sc *specs.LinuxSeccomp, ops procOps) (late *specs.LinuxSeccomp, err error) {
+	if p.NoNewPrivileges {
+		if err := ops.SetNoNewPrivs(); err != nil {
+			return nil, fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if sc != nil {
+		if p.NoNewPrivileges {
+			late = sc
+		} else if err := ops.LoadSeccomp(sc); err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	caps := p.Capabilities
+	if caps == nil {
+		caps = &specs.LinuxCapabilities{}
+	}
+	if err := ops.DropBounding(caps.Bounding); err != nil {
+		return nil, fmt.Errorf("capability bounding set: %w", err)
+	}
+	if err := ops.SetKeepCaps(true); err != nil {
+		return nil, fmt.Errorf("keep capabilities: %w", err)
+	}
+	// Working directory first as root too: a directory only root may enter
+	// still works, one the user may enter is re-entered below.
+	_ = ops.Chdir(cwdOf(p))
+	gids := make([]int, 0, len(p.User.AdditionalGids))
+	for _, g := range p.User.AdditionalGids {
+		gids = append(gids, int(g))
+	}
+	if err := ops.Setgroups(gids); err != nil {
+		return nil, fmt.Errorf("setgroups: %w", err)
+	}
+	if err := ops.Setresgid(int(p.User.GID)); err != nil {
+		return nil, fmt.Errorf("setgid %d: %w", p.User.GID, err)
+	}
+	if err := ops.Setresuid(int(p.User.UID)); err != nil {
+		return nil, fmt.Errorf("setuid %d: %w", p.User.UID, err)
+	}
+	if err := ops.SetKeepCaps(false); err != nil {
+		return nil, fmt.Errorf("keep capabilities: %w", err)
+	}
+	if err := ops.ApplyCaps(caps); err != nil {
+		return nil, fmt.Errorf("capabilities: %w", err)
+	}
+	if p.User.Umask != nil {
+		ops.Umask(int(*p.User.Umask))
+	} else {
+		ops.Umask(0o022)
+	}
+	if err := ops.Chdir(cwdOf(p)); err != nil {
+		return nil, fmt.Errorf("chdir to cwd (%q) set in config.json: %w", cwdOf(p), err)
+	}
+	return late, nil
+}
+
+func cwdOf(p *specs.Process) string {
+	if p.Cwd == "" {
+		return "/"
+	}
+	return p.Cwd
+}
+
+var rlimitByName = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// capByName maps "CAP_SYS_ADMIN" to the library's constant.
+var capByName = func() map[string]capability.Cap {
+	m := map[string]capability.Cap{}
+	for _, c := range capability.ListKnown() {
+		m["CAP_"+strings.ToUpper(c.String())] = c
+	}
+	return m
+}()
+
+// parseCaps converts names; unknown names are an error, capabilities this
+// kernel does not have or this process does not hold are skipped (they
+// cannot be granted by anyone).
+func parseCaps(names []string, held func(capability.Cap) bool) ([]capability.Cap, error) {
+	last, err := capability.LastCap()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]capability.Cap, 0, len(names))
+	for _, n := range names {
+		c, ok := capByName[strings.ToUpper(n)]
+		if !ok {
+			return nil, fmt.Errorf("unknown capability %q", n)
+		}
+		if c > last || (held != nil && !held(c)) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// realOps performs procOps on the calling thread.
+type realOps struct{}
+
+func (realOps) Sethostname(n string) error   { return unix.Sethostname([]byte(n)) }
+func (realOps) Setdomainname(n string) error { return unix.Setdomainname([]byte(n)) }
+func (realOps) WriteFile(path, data string) error {
+	return os.WriteFile(path, []byte(data), 0)
+}
+func (realOps) Setrlimit(res int, soft, hard uint64) error {
+	return unix.Prlimit(0, res, &unix.Rlimit{Cur: soft, Max: hard}, nil)
+}
+func (realOps) SetNoNewPrivs() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
+func (realOps) LoadSeccomp(s *specs.LinuxSeccomp) error {
+	return seccomp.Load(s)
+}
+func (realOps) DropBounding(keep []string) error {
+	c, err := capability.NewPid2(0)
+	if err != nil {
+		return err
+	}
+	if err := c.Load(); err != nil {
+		return err
+	}
+	caps, err := parseCaps(keep, nil)
+	if err != nil {
+		return err
+	}
+	c.Clear(capability.BOUNDS)
+	c.Set(capability.BOUNDING, caps...)
+	return c.Apply(capability.BOUNDS)
+}
+func (realOps) SetKeepCaps(on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	return unix.Prctl(unix.PR_SET_KEEPCAPS, uintptr(v), 0, 0, 0)
+}
+func (realOps) Setgroups(gids []int) error {
+	err := unix.Setgroups(gids)
+	if err != nil && len(gids) == 0 && setgroupsDenied() {
+		return nil // a user namespace with setgroups denied: nothing to drop
+	}
+	return err
+}
+func (realOps) Setresgid(gid int) error { return unix.Setresgid(gid, gid, gid) }
+func (realOps) Setresuid(uid int) error { return unix.Setresuid(uid, uid, uid) }
+func (realOps) ApplyCaps(spec *specs.LinuxCapabilities) error {
+	c, err := capability.NewPid2(0)
+	if err != nil {
+		return err
+	}
+	if err := c.Load(); err != nil {
+		return err
+	}
+	held := func(x capability.Cap) bool { return c.Get(capability.PERMITTED, x) }
+	sets := []struct {
+		which capability.CapType
+		names []string
+	}{
+		{capability.EFFECTIVE, spec.Effective},
+		{capability.PERMITTED, spec.Permitted},
+		{capability.INHERITABLE, spec.Inheritable},
+		{capability.AMBIENT, spec.Ambient},
+	}
+	parsed := make([][]capability.Cap, len(sets))
+	for i, s := range sets {
+		if parsed[i], err = parseCaps(s.names, held); err != nil {
+			return err
+		}
+	}
+	c.Clear(capability.CAPS | capability.AMBS)
+	for i, s := range sets {
+		c.Set(s.which, parsed[i]...)
+	}
+	return c.Apply(capability.CAPS | capability.AMBS)
+}
+func (realOps) Umask(mask int)         { unix.Umask(mask) }
+func (realOps) Chdir(dir string) error { return unix.Chdir(dir) }
+func (realOps) Exec(path string, args, env []string) error {
+	err := unix.Exec(path, args, env)
+	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+func setgroupsDenied() bool {
+	data, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(data)) == "deny"
+}
+
+// KnownCapabilities lists the capability names this runtime understands.
+func KnownCapabilities() []string {
+	names := make([]string, 0, len(capByName))
+	for _, c := range capability.ListKnown() {
+		names = append(names, "CAP_"+strings.ToUpper(c.String()))
+	}
+	return names
+}

@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// nsKinds maps OCI namespace types to the names of /proc/<pid>/ns entries and
+// to their clone flags.
+var nsKinds = map[specs.LinuxNamespaceType]struct {
+	proc string
+	flag int
+}{
+	specs.UserNamespace:    {"user", unix.CLONE_NEWUSER},
+	specs.IPCNamespace:     {"ipc", unix.CLONE_NEWIPC},
+	specs.UTSNamespace:     {"uts", unix.CLONE_NEWUTS},
+	specs.NetworkNamespace: {"net", unix.CLONE_NEWNET},
+	specs.PIDNamespace:     {"pid", unix.CLONE_NEWPID},
+	specs.MountNamespace:   {"mnt", unix.CLONE_NEWNS},
+	specs.CgroupNamespace:  {"cgroup", unix.CLONE_NEWCGROUP},
+	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
+}
+
+// nsPlan is what the nsenter constructor of a new init process does.
+type nsPlan struct {
+	join  []string // kind:path
+	flags int      // CLONE_NEW* to unshare
+	// userMaps is set when a new user namespace needs uid/gid maps.
+	uidMaps, gidMaps []specs.LinuxIDMapping
+}
+
+func (p nsPlan) env() []string {
+	return []string{
+		"_BERTH_NSEXEC_JOIN=" + strings.Join(p.join, ","),
+		"_BERTH_NSEXEC_FLAGS=" + strconv.Itoa(p.flags),
+	}
+}
+
+// planFromSpec turns the spec's namespace list into new/joined namespaces.
+func planFromSpec(spec *specs.Spec) nsPlan {
+	var p nsPlan
+	for _, ns := range spec.Linux.Namespaces {
+		k := nsKinds[ns.Type]
+		if ns.Path != "" {
+			p.join = append(p.join, k.proc+":"+ns.Path)
+			continue
+		}
+		p.flags |= k.flag
+	}
+	if p.flags&unix.CLONE_NEWUSER != 0 {
+		p.uidMaps, p.gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	}
+	return p
+}
+
+// planJoin joins every namespace of pid that differs from the caller's.
+func planJoin(pid int) nsPlan {
+	var p nsPlan
+	for _, kind := range []string{"user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"} {
+		theirs := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
+		if kind == "pid" {
+			// A pid namespace applies to children: compare against ours.
+			theirs = fmt.Sprintf("/proc/%d/ns/pid", pid)
+		}
+		var a, b unix.Stat_t
+		if unix.Stat(theirs, &a) != nil {
+			continue // kernel without that namespace type
+		}
+		if unix.Stat("/proc/self/ns/"+kind, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
+			continue
+		}
+		p.join = append(p.join, kind+":"+theirs)
+	}
+	return p
+}
+
+// message is one line of the JSON conversation between the runtime and its
+// init process after the nsenter stage.
+type message struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+}
+
+// initConfig is what an init process needs to set the container up.
+type initConfig struct {
+	Mode        string            `json:"mode"` // "create" or "exec"
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle,omitempty"`
+	Pid         int               `json:"pid"` // the init's PID as the runtime sees it
+	Spec        *specs.Spec       `json:"spec"`
+	Process     *specs.Process    `json:"process"`
+	Rootfs      string            `json:"rootfs,omitempty"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	CgroupV2    bool              `json:"cgroupV2,omitempty"`
+	NoPivot     bool              `json:"noPivot,omitempty"`
+	NewMountNS  bool              `json:"newMountNS,omitempty"`
+	NewUTSNS    bool              `json:"newUTSNS,omitempty"`
+	InUserNS    bool              `json:"inUserNS,omitempty"`
+	Console     bool              `json:"console,omitempty"` // a console socket is fd 5
+}
+
+// Fixed descriptor numbers in an init process.
+const (
+	initSyncFd    = 3
+	initFifoFd    = 4
+	initConsoleFd = 5
+)
+
+// initProc is the parent's side of a starting init process.
+type initProc struct {
+	cmd   *exec.Cmd
+	sock  *os.File
+	rd    *bufio.Reader
+	pid   int // the process that continues into Go (may be a grandchild)
+	child bool
+}
+
+// spawn starts the init binary with the nsenter plan, places it in the
+// cgroup via place, writes uid/gid maps, and returns once the final PID is
+// known. extra are the descriptors 4, 5, ... of the child.
+func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid int) error) (*initProc, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "init-sync-parent")
+	child := os.NewFile(uintptr(fds[1]), "init-sync-child")
+	defer child.Close()
+
+	stdin, c1, err := nullFile(stdio.Stdin, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer c1()
+	stdout, c2, err := nullFile(stdio.Stdout, os.O_WRONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer c2()
+	stderr, c3, err := nullFile(stdio.Stderr, os.O_WRONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer c3()
+
+	cmd := &exec.Cmd{
+		Path:       r.InitPath,
+		Args:       append([]string{"berth-init"}, r.InitArgs...),
+		Env:        append(plan.env(), "_BERTH_NSEXEC_FD="+strconv.Itoa(initSyncFd), "GOMAXPROCS=1"),
+		Stdin:      stdin,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: append([]*os.File{child}, extra...),
+	}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	p := &initProc{cmd: cmd, sock: parent, rd: bufio.NewReader(parent)}
+	fail := func(err error) (*initProc, error) {
+		p.kill()
+		return nil, err
+	}
+	if place != nil {
+		if err := place(cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := parent.Write([]byte{'G'}); err != nil {
+		return fail(fmt.Errorf("init sync: %w", err))
+	}
+	if plan.flags&unix.CLONE_NEWUSER != 0 {
+		if err := p.expectByte('U'); err != nil {
+			return fail(err)
+		}
+		if err := writeIDMaps(cmd.Process.Pid, plan.uidMaps, plan.gidMaps); err != nil {
+			return fail(err)
+		}
+		if _, err := parent.Write([]byte{'M'}); err != nil {
+			return fail(fmt.Errorf("init sync: %w", err))
+		}
+	}
+	line, err := p.rd.ReadString('\n')
+	if err != nil {
+		return fail(p.exitError("init exited before reporting its PID"))
+	}
+	switch {
+	case strings.HasPrefix(line, "E"):
+		return fail(errors.New(strings.TrimSpace(line[1:])))
+	case strings.HasPrefix(line, "P"):
+		p.pid, err = strconv.Atoi(strings.TrimSpace(line[1:]))
+		if err != nil {
+			return fail(fmt.Errorf("init sync: bad PID line %q", line))
+		}
+	default:
+		return fail(fmt.Errorf("init sync: unexpected %q", line))
+	}
+	if p.pid == cmd.Process.Pid {
+		p.child = true
+	} else {
+		// The intermediate process of the PID namespace dance exits at once.
+		if err := cmd.Wait(); err != nil {
+			return fail(fmt.Errorf("init (intermediate): %w", err))
+		}
+	}
+	return p, nil
+}
+
+func (p *initProc) expectByte(want byte) error {
+	b, err := p.rd.ReadByte()
+	if err != nil {
+		return p.exitError("init exited during namespace setup")
+	}
+	if b == 'E' {
+		line, _ := p.rd.ReadString('\n')
+		return errors.New(strings.TrimSpace(line))
+	}
+	if b != want {
+		return fmt.Errorf("init sync: expected %q, got %q", want, b)
+	}
+	return nil
+}
+
+// exitError explains a premature end of the init process.
+func (p *initProc) exitError(what string) error {
+	if rest, _ := io.ReadAll(p.rd); len(rest) > 0 {
+		s := strings.TrimSpace(string(rest))
+		if strings.HasPrefix(s, "E") {
+			return errors.New(s[1:])
+		}
+	}
+	return errors.New(what)
+}
+
+func (p *initProc) send(v any) error {
+	return json.NewEncoder(p.sock).Encode(v)
+}
+
+// recv reads the next message; an error message becomes an error.
+func (p *initProc) recv(dec *json.Decoder) (message, error) {
+	var m message
+	if err := dec.Decode(&m); err != nil {
+		if errors.Is(err, io.EOF) {
+			return m, io.EOF
+		}
+		return m, fmt.Errorf("init sync: %w", err)
+	}
+	if m.Type == "error" {
+		return m, errors.New(m.Error)
+	}
+	return m, nil
+}
+
+// kill ends a half-started init process and reaps what can be reaped.
+func (p *initProc) kill() {
+	if p.pid > 0 {
+		_ = unix.Kill(p.pid, unix.SIGKILL)
+		if !p.child {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(p.pid, &ws, 0, nil)
+		}
+	}
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+	p.sock.Close()
+}
+
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	format := func(m []specs.LinuxIDMapping) []byte {
+		var b strings.Builder
+		for _, e := range m {
+			fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+		}
+		return []byte(b.String())
+	}
+	if len(uids) > 0 {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), format(uids), 0); err != nil {
+			return fmt.Errorf("write uid_map: %w", err)
+		}
+	}
+	if len(gids) > 0 {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), format(gids), 0); err != nil {
+			return fmt.Errorf("write gid_map: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitStatus turns a wait status into a shell-style exit code.
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+

@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Files in a container's state directory (<root>/<id>/).
+const (
+	stateFile  = "state.json"
+	configFile = "config.json" // the spec as it was at create time
+	fifoFile   = "exec.fifo"   // exists from create until start
+)
+
+// record is what the runtime persists about a container between commands.
+type record struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	PidStart    uint64            `json:"pidStart"` // start time of Pid, guards against PID reuse
+	Created     time.Time         `json:"created"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	CgroupV2    bool              `json:"cgroupV2,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a
+// rename, so that a reader (or a crash) sees either the old or the new file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// procStartTime returns field 22 of /proc/<pid>/stat (start time in clock
+// ticks since boot) and whether the process is a zombie or dead.
+func procStartTime(pid int) (start uint64, zombie bool, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	// The command name is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	// fields[0] is the state (field 3), so field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, false, err
+	}
+	return start, fields[0] == "Z" || fields[0] == "X", nil
+}
+
+// alive reports whether the recorded init process still runs (not reaped, not
+// a zombie, and not a different process that reused the PID).
+func (r *record) alive() bool {
+	if r.Pid <= 0 {
+		return false
+	}
+	start, zombie, err := procStartTime(r.Pid)
+	return err == nil && !zombie && start == r.PidStart
+}
+
+// ErrNotExist is returned for a container ID the runtime does not know.
+var ErrNotExist = errors.New("container does not exist")
+
+// ErrExist is returned by Create for an ID already in use.
+var ErrExist = errors.New("container with the given ID already exists")
+
+// validID accepts the IDs runc accepts: letters, digits and _+-. , no path
+// separators, not "." or "..".
+func validID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 1024 {
+		return fmt.Errorf("invalid container ID %q", id)
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("_+-.", c):
+		default:
+			return fmt.Errorf("invalid container ID %q: only [a-zA-Z0-9_+.-] allowed", id)
+		}
+	}
+	return nil
+}
+
+// stateJSON is the OCI state of a container.
+func stateOf(r *record, status specs.ContainerState) *specs.State {
+	s := &specs.State{
+		Version:     specs.Version,
+		ID:          r.ID,
+		Status:      status,
+		Bundle:      r.Bundle,
+		Annotations: r.Annotations,
+	}
+	if status != specs.StateStopped {
+		s.Pid = r.Pid
+	}
+	return s
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
