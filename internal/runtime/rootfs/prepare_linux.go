@@ -1,0 +1,166 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Prepare builds the container's mount table under o.Rootfs. It must run in
+// the container's (fresh) mount namespace, before Pivot; see the package
+// documentation for the order of operations.
+func Prepare(spec *specs.Spec, o Options) error {
+	if spec == nil {
+		return errors.New("no spec")
+	}
+	sys := o.syscalls()
+	rootfs, err := o.rootfsPath()
+	if err != nil {
+		return err
+	}
+	var propagation string
+	if spec.Linux != nil {
+		propagation = spec.Linux.RootfsPropagation
+	}
+	flags, err := rootPropagation(propagation)
+	if err != nil {
+		return err
+	}
+	if err := sys.Mount("", "/", "", flags, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	if err := makeParentPrivate(sys, rootfs); err != nil {
+		return err
+	}
+	if err := sys.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs onto itself: %w", err)
+	}
+	// Opened only now, so that the handle refers to the bind mount and
+	// everything mounted through it stacks on the new mount.
+	dir, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs: %w", err)
+	}
+	defer dir.Close()
+
+	p := &preparer{
+		sys:  sys,
+		opts: o,
+		root: &inRoot{sys: sys, path: rootfs, handle: dir},
+	}
+	for _, m := range spec.Mounts {
+		if err := p.mount(m); err != nil {
+			return fmt.Errorf("mount %q (%s) on %q: %w", m.Source, m.Type, m.Destination, err)
+		}
+	}
+	if needsDevSetup(spec) {
+		if err := p.setupDev(spec); err != nil {
+			return fmt.Errorf("set up /dev: %w", err)
+		}
+	}
+	return nil
+}
+
+// preparer carries Prepare's state from one mount to the next.
+type preparer struct {
+	sys  Syscalls
+	opts Options
+	root *inRoot
+}
+
+// makeParentPrivate makes the mount that holds rootfs private when it is
+// shared: pivot_root and MS_MOVE refuse a shared parent, and the bind of the
+// rootfs would otherwise propagate to the parent's peers.
+func makeParentPrivate(sys Syscalls, rootfs string) error {
+	infos, err := sys.Mounts()
+	if err != nil {
+		return err
+	}
+	var (
+		best     string
+		optional string
+		found    bool
+	)
+	for _, mi := range infos {
+		if !isUnder(rootfs, mi.Mountpoint) {
+			continue
+		}
+		// Later entries with the same mount point are stacked on top.
+		if !found || len(mi.Mountpoint) >= len(best) {
+			best, optional, found = mi.Mountpoint, mi.Optional, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no mount holds %q", rootfs)
+	}
+	for _, f := range strings.Fields(optional) {
+		if strings.HasPrefix(f, "shared:") {
+			if err := sys.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+				return fmt.Errorf("make %q private: %w", best, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// isUnder reports whether path is dir or lies below it.
+func isUnder(path, dir string) bool {
+	if dir == "/" {
+		return strings.HasPrefix(path, "/")
+	}
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// needsDevSetup reports whether Prepare creates the device nodes: always,
+// unless /dev is bind-mounted from the host.
+func needsDevSetup(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if cleanDest(m.Destination) == "/dev" && isBind(m, parseMountOptions(m.Options)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBind(m specs.Mount, o mountOptions) bool {
+	return m.Type == "bind" || o.Flags&unix.MS_BIND != 0
+}
+
+// devMount returns the spec's /dev mount, if any (the last one wins, as it
+// is the one on top).
+func devMount(spec *specs.Spec) (specs.Mount, bool) {
+	var (
+		found bool
+		dev   specs.Mount
+	)
+	for _, m := range spec.Mounts {
+		if cleanDest(m.Destination) == "/dev" {
+			dev, found = m, true
+		}
+	}
+	return dev, found
+}
+
+// hasProcMount reports whether the spec mounts procfs on /proc.
+func hasProcMount(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if m.Type == "proc" && cleanDest(m.Destination) == "/proc" {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceIsDir reports whether a bind source on the host is a directory.
+func sourceIsDir(source string) (bool, error) {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return false, fmt.Errorf("bind source: %w", err)
+	}
+	return fi.IsDir(), nil
+}
