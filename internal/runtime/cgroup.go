@@ -60,3 +60,39 @@ func signalAll(cg cgroupManager, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// defaultDevices are allowed in every container after the spec's own device
+// rules, as other OCI runtimes do: creating device nodes, and using the nodes
+// every container gets (null, zero, full, random, urandom, tty, the pty
+// devices and tun).
+var defaultDevices = func() []specs.LinuxDeviceCgroup {
+	i64 := func(v int64) *int64 { return &v }
+	wildcard := (*int64)(nil)
+	rule := func(typ string, major, minor *int64, access string) specs.LinuxDeviceCgroup {
+		return specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: major, Minor: minor, Access: access}
+	}
+	return []specs.LinuxDeviceCgroup{
+		rule("c", wildcard, wildcard, "m"),
+		rule("b", wildcard, wildcard, "m"),
+		rule("c", i64(1), i64(3), "rwm"),     // null
+		rule("c", i64(1), i64(5), "rwm"),     // zero
+		rule("c", i64(1), i64(7), "rwm"),     // full
+		rule("c", i64(1), i64(8), "rwm"),     // random
+		rule("c", i64(1), i64(9), "rwm"),     // urandom
+		rule("c", i64(5), i64(0), "rwm"),     // tty
+		rule("c", i64(5), i64(2), "rwm"),     // ptmx
+		rule("c", i64(136), wildcard, "rwm"), // pts
+		rule("c", i64(10), i64(200), "rwm"),  // tun
+	}
+}()
+
+// withDefaultDevices returns r with the default device rules appended; r
+// itself is not changed.
+func withDefaultDevices(r *specs.LinuxResources) *specs.LinuxResources {
+	var out specs.LinuxResources
+	if r != nil {
+		out = *r
+	}
+	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), out.Devices...), defaultDevices...)
+	return &out
+}

@@ -289,7 +289,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if err := cg.Set(r); err != nil {
+	if err := cg.Set(withDefaultDevices(r)); err != nil {
 		return err
 	}
 	if c.spec.Linux != nil {
@@ -314,6 +314,7 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 			return err
 		}
 	}
+	reap(&c.rec)
 	if cg, err := c.cgroup(); err == nil {
 		// Stray processes (for example from exec) would keep the cgroup busy.
 		_ = signalAll(cg, syscall.SIGKILL)

@@ -305,4 +305,3 @@ func exitCode(ws unix.WaitStatus) int {
 	}
 	return ws.ExitStatus()
 }
-

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Files in a container's state directory (<root>/<id>/).
@@ -157,4 +158,16 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// reap collects the exit status of a dead init process when the caller is its
+// parent, so that no zombie stays behind; otherwise it does nothing.
+func reap(r *record) {
+	if r.Pid <= 0 {
+		return
+	}
+	if start, zombie, err := procStartTime(r.Pid); err == nil && zombie && start == r.PidStart {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(r.Pid, &ws, unix.WNOHANG, nil)
+	}
 }

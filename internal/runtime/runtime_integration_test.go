@@ -1,0 +1,492 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	_ "github.com/berth-dev/berth/internal/runtime/nsenter"
+	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) {
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+	os.Exit(m.Run())
+}
+
+// harness is one runtime root per test, with cleanup of every container.
+type harness struct {
+	t  *testing.T
+	rt *runtime.Runtime
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	testutil.LeakCheck(t)
+	rt, err := runtime.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, rt: rt}
+	t.Cleanup(func() {
+		cs, _ := rt.List()
+		for _, c := range cs {
+			if err := c.Delete(context.Background(), true); err != nil {
+				t.Errorf("cleanup of %s: %v", c.ID(), err)
+			}
+		}
+	})
+	return h
+}
+
+// bundle makes a busybox bundle running args; mutate adjusts the spec.
+func (h *harness) bundle(mutate func(*specs.Spec), args ...string) string {
+	dir, spec := testutil.NewBundle(h.t, args...)
+	if mutate != nil {
+		mutate(spec)
+	}
+	testutil.WriteSpec(h.t, dir, spec)
+	return dir
+}
+
+// run creates, starts and waits for a container; it returns stdout+stderr.
+func (h *harness) run(id string, mutate func(*specs.Spec), args ...string) (string, runtime.ExitStatus) {
+	h.t.Helper()
+	c, out := h.create(id, mutate, args...)
+	if err := c.Start(context.Background()); err != nil {
+		h.t.Fatalf("start: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := c.Wait(ctx)
+	if err != nil {
+		h.t.Fatalf("wait: %v", err)
+	}
+	if err := c.Delete(ctx, false); err != nil {
+		h.t.Fatalf("delete: %v", err)
+	}
+	return out(), st
+}
+
+// create creates a container whose stdout and stderr go to a file; the
+// returned function reads it.
+func (h *harness) create(id string, mutate func(*specs.Spec), args ...string) (*runtime.Container, func() string) {
+	h.t.Helper()
+	outPath := filepath.Join(h.t.TempDir(), "out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer out.Close()
+	c, err := h.rt.Create(context.Background(), id, h.bundle(mutate, args...), runtime.CreateOpts{IO: runtime.IO{Stdout: out, Stderr: out}})
+	if err != nil {
+		h.t.Fatalf("create: %v", err)
+	}
+	return c, func() string {
+		data, _ := os.ReadFile(outPath)
+		return string(data)
+	}
+}
+
+func lines(s string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func capMask(names []string) uint64 {
+	var m uint64
+	for _, n := range names {
+		for i, known := range runtime.KnownCapabilities() {
+			if known == n {
+				m |= 1 << uint(i)
+			}
+		}
+	}
+	return m
+}
+
+func TestRunIdentityNamespacesAndSecurity(t *testing.T) {
+	h := newHarness(t)
+	var spec *specs.Spec
+	out, st := h.run("ident", func(s *specs.Spec) {
+		s.Hostname = "berth-test"
+		s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}
+		prof, err := seccomp.GetDefaultProfile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Linux.Seccomp = prof
+		spec = s
+	}, "sh", "-c", `echo pid1=$(cat /proc/1/cmdline | tr '\0' ' ')
+echo self=$$
+echo hostname=$(hostname)
+echo id=$(id)
+grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|Seccomp|NoNewPrivs):' /proc/self/status | sed 's/:\s*/=/'
+for p in /proc/kcore /proc/timer_list /proc/keys; do [ -e $p ] && echo "masked$p=$(stat -c %t:%T $p)-$(cat $p | wc -c)"; done
+mount -t tmpfs none /tmp 2>/dev/null && echo mount=ok || echo mount=denied
+unshare -m true 2>/dev/null && echo unshare=ok || echo unshare=denied
+echo cwd=$(pwd)`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d, output:\n%s", st.Code, out)
+	}
+	got := lines(out)
+	want := map[string]string{
+		"pid1":     "sh -c " + spec.Process.Args[2] + " ",
+		"self":     "1",
+		"hostname": "berth-test",
+		"mount":    "denied",
+		"unshare":  "denied",
+		"Seccomp":  "2",
+		"cwd":      "/",
+	}
+	for k, v := range want {
+		if k == "pid1" {
+			if !strings.HasPrefix(got[k], "sh -c echo pid1") {
+				t.Errorf("PID 1 is %q, want the container's command", got[k])
+			}
+			continue
+		}
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q\noutput:\n%s", k, got[k], v, out)
+		}
+	}
+	// Masked files are the container's /dev/null (char 1:3), empty to read.
+	masked := 0
+	for _, p := range []string{"/proc/kcore", "/proc/timer_list", "/proc/keys"} {
+		if _, err := os.Stat(p); err != nil {
+			continue // not in this kernel
+		}
+		masked++
+		if g := got["masked"+p]; g != "1:3-0" {
+			t.Errorf("%s inside the container: %q, want masked (1:3, empty)", p, g)
+		}
+	}
+	if masked == 0 {
+		t.Error("no masked path to check on this kernel")
+	}
+	if !strings.Contains(got["id"], "uid=1000(berth) gid=1000(berth)") || !strings.Contains(got["id"], "29(audio)") {
+		t.Errorf("id = %q", got["id"])
+	}
+	// A non-root user keeps no effective or permitted capabilities (as with
+	// runc); the bounding set is the spec's.
+	caps := spec.Process.Capabilities
+	for set, names := range map[string][]string{"CapBnd": caps.Bounding, "CapEff": nil, "CapPrm": nil, "CapAmb": nil} {
+		wantMask := capMask(names) & hostBounding(t)
+		gotMask, err := strconv.ParseUint(got[set], 16, 64)
+		if err != nil || gotMask != wantMask {
+			t.Errorf("%s = %s, want %016x", set, got[set], wantMask)
+		}
+	}
+}
+
+func hostBounding(t *testing.T) uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := lines(strings.ReplaceAll(string(data), ":\t", "="))["CapBnd"]
+	m, err := strconv.ParseUint(v, 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRootCapabilities(t *testing.T) {
+	h := newHarness(t)
+	var spec *specs.Spec
+	out, st := h.run("caps", func(s *specs.Spec) { spec = s }, "sh", "-c",
+		`grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status | sed 's/:\s*/=/'`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	got := lines(out)
+	c := spec.Process.Capabilities
+	for set, names := range map[string][]string{"CapEff": c.Effective, "CapPrm": c.Permitted, "CapBnd": c.Bounding} {
+		wantMask := capMask(names) & hostBounding(t)
+		if gotMask, _ := strconv.ParseUint(got[set], 16, 64); gotMask != wantMask {
+			t.Errorf("%s = %s, want %016x", set, got[set], wantMask)
+		}
+	}
+}
+
+func TestCgroupLimitsVisibleInside(t *testing.T) {
+	h := newHarness(t)
+	mem := int64(64 << 20)
+	pids := int64(50)
+	shares := uint64(512)
+	out, st := h.run("limits", func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{
+			Memory: &specs.LinuxMemory{Limit: &mem},
+			Pids:   &specs.LinuxPids{Limit: &pids},
+			CPU:    &specs.LinuxCPU{Shares: &shares},
+		}
+	}, "sh", "-c", `cd /sys/fs/cgroup
+if [ -f cgroup.controllers ]; then
+  echo memory=$(cat memory.max); echo pids=$(cat pids.max); echo cpu=$(cat cpu.weight)
+else
+  echo memory=$(cat memory/memory.limit_in_bytes); echo pids=$(cat pids/pids.max); echo cpu=$(cat cpu/cpu.shares)
+fi
+touch memory/x 2>/dev/null && echo cgroupfs=rw || echo cgroupfs=ro`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	got := lines(out)
+	if got["memory"] != strconv.FormatInt(mem, 10) || got["pids"] != "50" || got["cgroupfs"] != "ro" {
+		t.Errorf("limits inside the container: %q", out)
+	}
+	if got["cpu"] != "512" && got["cpu"] != "59" { // v1 shares or v2 weight
+		t.Errorf("cpu = %q", got["cpu"])
+	}
+}
+
+func TestOOMKillIsReported(t *testing.T) {
+	h := newHarness(t)
+	mem := int64(16 << 20)
+	swap := mem // no swap beyond the limit
+	out, st := h.run("oom", func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem, Swap: &swap}}
+	}, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+	if !st.OOMKilled || st.Code != 137 {
+		t.Fatalf("status %+v, want OOM-killed with 137; output: %s", st, out)
+	}
+}
+
+func TestPidsLimitStopsForkBomb(t *testing.T) {
+	h := newHarness(t)
+	limit := int64(10)
+	out, st := h.run("forkbomb", func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
+	}, "sh", "-c", `sh -c 'n=0; while [ $n -lt 40 ]; do sleep 30 & n=$((n+1)); done' 2>/dev/null
+echo bomb=$?
+n=0; for p in /proc/[0-9]*; do n=$((n+1)); done
+echo procs=$n
+kill -9 -1; exit 0`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	got := lines(out)
+	if got["bomb"] == "0" {
+		t.Errorf("the fork bomb was not stopped; output:\n%s", out)
+	}
+	// The shell counts with builtins only, so the tasks it sees are exactly
+	// those the limit let in.
+	n, err := strconv.Atoi(got["procs"])
+	if err != nil || n > int(limit) || n < int(limit)-2 {
+		t.Errorf("processes inside = %q (limit %d); output:\n%s", got["procs"], limit, out)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	c, _ := h.create("pause", func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/out", Type: "bind", Source: dir, Options: []string{"rbind", "rw"}})
+	}, "sh", "-c", `i=0; while true; do i=$((i+1)); echo $i > /out/n; usleep 10000; done`)
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "n"))
+		return strings.TrimSpace(string(b))
+	}
+	waitFor(t, func() bool { n, _ := strconv.Atoi(read()); return n > 3 })
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := c.State(); s.Status != "paused" {
+		t.Errorf("status after pause = %s", s.Status)
+	}
+	before := read()
+	time.Sleep(200 * time.Millisecond)
+	if after := read(); after != before {
+		t.Errorf("counter moved while paused: %s -> %s", before, after)
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return read() != before })
+	if s, _ := c.State(); s.Status != specs.StateRunning {
+		t.Errorf("status after resume = %s", s.Status)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
+}
+
+func TestLifecycleStateAndExec(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c, _ := h.create("life", func(s *specs.Spec) { s.Hostname = "lifebox" }, "sleep", "1000")
+	st, err := c.State()
+	if err != nil || st.Status != specs.StateCreated || st.Pid <= 0 {
+		t.Fatalf("state after create = %+v, %v", st, err)
+	}
+	// The init waits before the user program: its command line is still ours.
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid)); bytes.Contains(cmdline, []byte("sleep")) {
+		t.Errorf("user program started before Start: %q", cmdline)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = c.State(); st.Status != specs.StateRunning {
+		t.Fatalf("state after start = %s", st.Status)
+	}
+	if err := c.Start(ctx); err == nil {
+		t.Error("second start accepted")
+	}
+	if err := c.Delete(ctx, false); err == nil {
+		t.Error("delete of a running container accepted without force")
+	}
+
+	// exec lands in the same namespaces: same hostname, sees PID 1, same ns.
+	outPath := filepath.Join(t.TempDir(), "exec")
+	out, _ := os.Create(outPath)
+	p := *c.Spec().Process
+	p.Args = []string{"sh", "-c", `echo hostname=$(hostname); echo pid1=$(cat /proc/1/cmdline | tr '\0' ' '); echo uts=$(readlink /proc/1/ns/uts)-$(readlink /proc/self/ns/uts); echo mnt=$(readlink /proc/1/ns/mnt)-$(readlink /proc/self/ns/mnt); exit 3`}
+	proc, err := c.Exec(ctx, &p, runtime.ExecOpts{IO: runtime.IO{Stdout: out, Stderr: out}})
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := proc.Wait(ctx)
+	if err != nil || es.Code != 3 {
+		t.Fatalf("exec exit = %+v, %v", es, err)
+	}
+	data, _ := os.ReadFile(outPath)
+	got := lines(string(data))
+	if got["hostname"] != "lifebox" || got["pid1"] != "sleep 1000" {
+		t.Errorf("exec output: %s", data)
+	}
+	for _, k := range []string{"uts", "mnt"} {
+		a, b, _ := strings.Cut(got[k], "-")
+		if a == "" || a != b {
+			t.Errorf("exec %s namespace differs from the container's: %q", k, got[k])
+		}
+	}
+
+	if err := c.Kill(unix.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { s, _ := c.State(); return s.Status == specs.StateStopped })
+	if err := c.Kill(unix.SIGTERM, false); err == nil {
+		t.Error("kill of a stopped container accepted")
+	}
+	if err := c.Delete(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.rt.Load("life"); err == nil {
+		t.Error("container still loadable after delete")
+	}
+}
+
+func TestHooksRunInOrder(t *testing.T) {
+	h := newHarness(t)
+	log := filepath.Join(t.TempDir(), "hooks")
+	hook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo " + name + " >> " + log}}
+	}
+	ctx := context.Background()
+	c, _ := h.create("hooks", func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{
+			CreateRuntime: []specs.Hook{hook("createRuntime")},
+			Poststart:     []specs.Hook{hook("poststart")},
+			Poststop:      []specs.Hook{hook("poststop")},
+		}
+	}, "true")
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(log)
+	if got := strings.Fields(string(data)); strings.Join(got, ",") != "createRuntime,poststart,poststop" {
+		t.Errorf("hooks ran as %q", got)
+	}
+}
+
+func TestTerminalThroughConsoleSocket(t *testing.T) {
+	h := newHarness(t)
+	sockPath := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.Listen("unix", sockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	masterCh := make(chan *os.File, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			masterCh <- nil
+			return
+		}
+		defer conn.Close()
+		f, _ := conn.(*net.UnixConn).File()
+		defer f.Close()
+		m, err := runtime.RecvFd(f)
+		if err != nil {
+			m = nil
+		}
+		masterCh <- m
+	}()
+	bundle := h.bundle(func(s *specs.Spec) { s.Process.Terminal = true }, "sh")
+	ctx := context.Background()
+	c, err := h.rt.Create(ctx, "tty", bundle, runtime.CreateOpts{ConsoleSocket: sockPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := <-masterCh
+	if master == nil {
+		t.Fatal("no pty master received")
+	}
+	defer master.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := master.Write([]byte("echo tty=$(tty) ok=$((6*7)); exit 5\n")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { _, _ = buf.ReadFrom(master); close(done) }()
+	es, err := c.Wait(ctx)
+	if err != nil || es.Code != 5 {
+		t.Fatalf("exit = %+v, %v", es, err)
+	}
+	master.Close()
+	<-done
+	if !strings.Contains(buf.String(), "tty=/dev/pts/0 ok=42") {
+		t.Errorf("terminal output: %q", buf.String())
+	}
+}
