@@ -81,6 +81,17 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
+	// The init process opens the fifo after switching to the container's
+	// user: owner root of the container (the host ID root maps to in a user
+	// namespace), writable by anyone whatever the umask was.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	if uid, gid := hostRoot(spec); uid != 0 || gid != 0 {
+		if err := os.Chown(fifoPath, uid, gid); err != nil {
+			return nil, fmt.Errorf("exec fifo: %w", err)
+		}
+	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("exec fifo: %w", err)
@@ -230,4 +241,20 @@ func consoleFor(p *specs.Process, socketPath string, receive func(*os.File)) (<-
 		done <- nil
 	}()
 	return done, theirs, nil
+}
+
+// hostRoot returns the host IDs of the container's root user (0, 0 without
+// a user namespace mapping).
+func hostRoot(spec *specs.Spec) (uid, gid int) {
+	for _, m := range spec.Linux.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range spec.Linux.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	return uid, gid
 }

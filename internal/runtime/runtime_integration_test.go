@@ -490,3 +490,106 @@ func TestTerminalThroughConsoleSocket(t *testing.T) {
 		t.Errorf("terminal output: %q", buf.String())
 	}
 }
+
+func TestUserNamespace(t *testing.T) {
+	h := newHarness(t)
+	out, st := h.run("userns", func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	}, "sh", "-c", `echo uidmap=$(cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'); echo userns=$(readlink /proc/self/ns/user); echo id=$(id -u)`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	got := lines(out)
+	if got["uidmap"] != "0 100000 65536" || got["id"] != "0" {
+		t.Errorf("inside a user namespace: %s", out)
+	}
+	host, _ := os.Readlink("/proc/self/ns/user")
+	if got["userns"] == "" || got["userns"] == host {
+		t.Errorf("user namespace %q is the host's %q", got["userns"], host)
+	}
+}
+
+func TestJoinNamespaceByPath(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	// The first container's network and UTS namespaces are joined by the
+	// second through /proc/<pid>/ns paths, as the engine does for
+	// --network container:NAME.
+	first, _ := h.create("owner", func(s *specs.Spec) { s.Hostname = "shared-uts" }, "sleep", "1000")
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	netns := fmt.Sprintf("/proc/%d/ns/net", first.Pid())
+	utsns := fmt.Sprintf("/proc/%d/ns/uts", first.Pid())
+	want, err := os.Readlink(netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, st := h.run("joiner", func(s *specs.Spec) {
+		s.Hostname = "" // keep the joined namespace's name
+		for i, ns := range s.Linux.Namespaces {
+			switch ns.Type {
+			case specs.NetworkNamespace:
+				s.Linux.Namespaces[i].Path = netns
+			case specs.UTSNamespace:
+				s.Linux.Namespaces[i].Path = utsns
+			}
+		}
+	}, "sh", "-c", `echo net=$(readlink /proc/self/ns/net); echo hostname=$(hostname)`)
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	got := lines(out)
+	if got["net"] != want || got["hostname"] != "shared-uts" {
+		t.Errorf("joined namespaces: %s (want net=%s)", out, want)
+	}
+}
+
+func TestHostileImageCannotMountOnHost(t *testing.T) {
+	h := newHarness(t)
+	victim := t.TempDir() // a host directory the image tries to reach
+	if err := os.WriteFile(filepath.Join(victim, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, spec := testutil.NewBundle(t, "true")
+	rootfs := filepath.Join(dir, "rootfs")
+	// The image's /data is a symlink climbing out of the rootfs to the
+	// victim, and the spec mounts a tmpfs on /data.
+	rel, err := filepath.Rel(rootfs, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../../"+strings.TrimLeft(rel, "./"), filepath.Join(rootfs, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(rootfs, "abs")); err != nil {
+		t.Fatal(err)
+	}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/abs/sub", Type: "tmpfs", Source: "tmpfs"},
+	)
+	testutil.WriteSpec(t, dir, spec)
+	ctx := context.Background()
+	c, err := h.rt.Create(ctx, "hostile", dir, runtime.CreateOpts{})
+	if err == nil {
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Whatever happened inside, the host's directory is untouched and no
+	// mount landed on it.
+	entries, _ := os.ReadDir(victim)
+	if len(entries) != 1 || entries[0].Name() != "keep" {
+		t.Errorf("host directory changed: %v", entries)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), victim) {
+		t.Errorf("a mount landed on the host directory %s", victim)
+	}
+}
