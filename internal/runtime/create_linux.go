@@ -98,10 +98,15 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	}
 	defer fifo.Close()
 
-	cg, err = newCgroup(spec.Linux.CgroupsPath, id)
+	m, err := newCgroup(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, err
 	}
+	// Never join (and, on failure, clean up) a cgroup someone else uses.
+	if pids, err := m.Pids(); err == nil && len(pids) > 0 {
+		return nil, fmt.Errorf("cgroup %s is in use by %d processes of another container", cgroupName(m), len(pids))
+	}
+	cg = m
 	c.rec.CgroupPaths, c.rec.CgroupV2 = cg.Paths(), cg.Version() == 2
 
 	extra := []*os.File{fifo}
@@ -257,4 +262,11 @@ func hostRoot(spec *specs.Spec) (uid, gid int) {
 		}
 	}
 	return uid, gid
+}
+
+func cgroupName(m cgroupManager) string {
+	for _, p := range m.Paths() {
+		return p
+	}
+	return "(none)"
 }

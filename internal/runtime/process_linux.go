@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -260,10 +261,22 @@ func (realOps) ApplyCaps(spec *specs.LinuxCapabilities) error {
 		}
 	}
 	c.Clear(capability.CAPS | capability.AMBS)
-	for i, s := range sets {
+	for i, s := range sets[:3] {
 		c.Set(s.which, parsed[i]...)
 	}
-	return c.Apply(capability.CAPS | capability.AMBS)
+	if err := c.Apply(capability.CAPS); err != nil {
+		return err
+	}
+	// An ambient capability can only be raised when it is both permitted
+	// and inheritable; like other runtimes, skip those that cannot be
+	// rather than failing a spec that lists ambient without inheritable.
+	if err := capability.ResetAmbient(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	for _, a := range parsed[3] {
+		_ = capability.SetAmbient(true, a)
+	}
+	return nil
 }
 func (realOps) Umask(mask int)         { unix.Umask(mask) }
 func (realOps) Chdir(dir string) error { return unix.Chdir(dir) }
