@@ -120,7 +120,9 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	}
 
 	plan := planFromSpec(spec)
-	p, err := r.spawn(plan, o.IO, extra, func(pid int) error { return cg.Apply(pid, withDefaultDevices(spec.Linux.Resources)) })
+	p, err := r.spawn(plan, o.IO, extra, func(pid int) error {
+		return cg.Apply(pid, withDefaultDevices(spec.Linux.Resources))
+	})
 	if err != nil {
 		return nil, err
 	}

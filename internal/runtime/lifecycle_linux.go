@@ -31,26 +31,27 @@ func (c *Container) Start(ctx context.Context) error {
 	}
 	defer unix.Close(fd)
 	// The init process is blocked opening the fifo for writing; our open
-	// releases it, and it writes one byte right after.
+	// releases it, and it writes one byte right after. A fifo opened for
+	// reading polls as readable once data arrives, and as hung up only
+	// after a writer has come and gone; until then poll just waits.
 	buf := make([]byte, 1)
-	for delay := 50 * time.Microsecond; ; {
-		n, err := unix.Read(fd, buf)
-		if n == 1 {
-			break
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 10)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll exec fifo: %w", err)
 		}
-		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("read exec fifo: %w", err)
+		if n > 0 {
+			if r, _ := unix.Read(fd, buf); r == 1 {
+				break
+			}
+			return fmt.Errorf("cannot start container %q: its init process has exited", c.rec.ID)
 		}
 		if !c.rec.alive() {
 			return fmt.Errorf("cannot start container %q: its init process has exited", c.rec.ID)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		if delay < 5*time.Millisecond {
-			delay *= 2
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 	if err := os.Remove(fifoPath); err != nil {

@@ -317,7 +317,9 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	reap(&c.rec)
 	if cg, err := c.cgroup(); err == nil {
 		// Stray processes (for example from exec) would keep the cgroup busy.
-		_ = signalAll(cg, syscall.SIGKILL)
+		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
+			_ = signalAll(cg, syscall.SIGKILL)
+		}
 		if err := cg.Destroy(); err != nil {
 			return fmt.Errorf("delete container %q: %w", c.rec.ID, err)
 		}

@@ -125,9 +125,15 @@ type initProc struct {
 	child bool
 }
 
-// spawn starts the init binary with the nsenter plan, places it in the
-// cgroup via place, writes uid/gid maps, and returns once the final PID is
+// spawn starts the init binary with the nsenter plan, places it in its
+// cgroup with place, writes uid/gid maps, and returns once the final PID is
 // known. extra are the descriptors 4, 5, ... of the child.
+//
+// The move into the cgroup waits until the child says it is blocked: on
+// cgroup v1 the first write to cgroup.procs after a quiet period waits for an
+// RCU grace period, which ends at once when the CPUs are idle but takes up
+// to a scheduler tick (10 ms and more) while a CPU is busy, as it is when
+// the child is still starting.
 func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid int) error) (*initProc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -171,10 +177,11 @@ func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid 
 		p.kill()
 		return nil, err
 	}
-	if place != nil {
-		if err := place(cmd.Process.Pid); err != nil {
-			return fail(err)
-		}
+	if err := p.expectByte('R'); err != nil {
+		return fail(err)
+	}
+	if err := place(cmd.Process.Pid); err != nil {
+		return fail(err)
 	}
 	if _, err := parent.Write([]byte{'G'}); err != nil {
 		return fail(fmt.Errorf("init sync: %w", err))

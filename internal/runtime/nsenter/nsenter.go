@@ -13,6 +13,7 @@
 //
 // Protocol on the socket whose number is in _BERTH_NSEXEC_FD:
 //
+//	child  -> 'R'             about to wait: a good moment to move the child
 //	child  <- 'G'             parent has placed the child in its cgroup
 //	(setns into every path in _BERTH_NSEXEC_JOIN, user namespace first)
 //	(unshare(CLONE_NEWUSER) if requested, then:)

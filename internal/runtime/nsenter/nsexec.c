@@ -172,6 +172,9 @@ void berth_nsexec(void)
 				joined_pid = 1;
 	}
 
+	// Tell the parent this process is about to block: it moves us into
+	// the container's cgroup while we wait (see spawn in the runtime).
+	write_all("R", 1);
 	expect('G');
 	join_all(joins, njoin);
 
