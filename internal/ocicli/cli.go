@@ -60,7 +60,7 @@ func Main(args []string) int {
 	pf.StringVar(&g.rootless, "rootless", "auto", "ignored")
 	root.AddCommand(
 		createCmd(g), startCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), runCmd(g), execCmd(g),
-		specCmd(), psCmd(g), featuresCmd(), listCmd(g), pauseCmd(g), resumeCmd(g), updateCmd(g),
+		specCmd(), psCmd(g), featuresCmd(), listCmd(g), pauseCmd(g), resumeCmd(g), updateCmd(g), eventsCmd(g),
 	)
 	root.SetArgs(args)
 	err := root.Execute()

@@ -155,6 +155,24 @@ func TestCLILifecycle(t *testing.T) {
 	if code != 7 || !strings.Contains(out, "in=") {
 		t.Errorf("exec: exit %d, out %q, err %q", code, out, stderr)
 	}
+	var ev struct {
+		Type string
+		Data struct {
+			Memory struct{ Usage, Limit uint64 }
+			Pids   struct{ Current uint64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(c.must("events", "--stats", "c1")), &ev); err != nil || ev.Type != "stats" ||
+		ev.Data.Memory.Usage == 0 || ev.Data.Pids.Current != 1 {
+		t.Errorf("events --stats = %+v, %v", ev, err)
+	}
+	// update: a new memory limit reaches the cgroup.
+	if _, stderr, code := c.runIn([]byte(`{"memory":{"limit":33554432},"pids":{"limit":42}}`), "update", "-r", "-", "c1"); code != 0 {
+		t.Fatalf("update: %s", stderr)
+	}
+	if err := json.Unmarshal([]byte(c.must("events", "--stats", "c1")), &ev); err != nil || ev.Data.Memory.Limit != 33554432 {
+		t.Errorf("memory limit after update = %d, %v", ev.Data.Memory.Limit, err)
+	}
 	c.must("pause", "c1")
 	if st := c.state("c1"); st.Status != "paused" {
 		t.Errorf("state after pause: %s", st.Status)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/specgen"
@@ -598,4 +599,40 @@ func runtimeFeatures() *features.Features {
 			Selinux:  &features.Selinux{Enabled: &no},
 		},
 	}
+}
+
+func eventsCmd(g *globalOpts) *cobra.Command {
+	var stats bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "events [flags] CONTAINER-ID",
+		Short: "print resource usage of a container as JSON (once with --stats, else every --interval)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.load(args[0])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			for {
+				s, err := c.Stats()
+				if err != nil {
+					return err
+				}
+				if err := enc.Encode(map[string]any{"type": "stats", "id": args[0], "data": s}); err != nil {
+					return err
+				}
+				if stats {
+					return nil
+				}
+				time.Sleep(interval)
+				if st, err := c.State(); err != nil || st.Status == specs.StateStopped {
+					return err
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&stats, "stats", false, "print the statistics once and exit")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "interval between statistics")
+	return cmd
 }

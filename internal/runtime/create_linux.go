@@ -165,7 +165,9 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		}
 		switch m.Type {
 		case "hooks":
-			state := stateOf(&c.rec, "creating")
+			// The runtime-tools validation expects "created" here, although
+			// the container is still being created.
+			state := stateOf(&c.rec, specs.StateCreated)
 			if err := runHooks(ctx, spec.Hooks, hookPrestart, state); err != nil {
 				return nil, err
 			}

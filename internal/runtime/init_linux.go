@@ -94,7 +94,7 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 			return fmt.Errorf("init sync: unexpected message %q", m.Type)
 		}
 	}
-	state := &specs.State{Version: specs.Version, ID: cfg.ID, Status: "creating", Pid: cfg.Pid, Bundle: cfg.Bundle, Annotations: spec.Annotations}
+	state := &specs.State{Version: specs.Version, ID: cfg.ID, Status: specs.StateCreated, Pid: cfg.Pid, Bundle: cfg.Bundle, Annotations: spec.Annotations}
 	if err := runHooks(ctx, spec.Hooks, hookCreateContainer, state); err != nil {
 		return err
 	}

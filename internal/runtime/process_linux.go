@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	"github.com/moby/sys/capability"
@@ -198,7 +199,9 @@ func (realOps) WriteFile(path, data string) error {
 	return os.WriteFile(path, []byte(data), 0)
 }
 func (realOps) Setrlimit(res int, soft, hard uint64) error {
-	return unix.Prlimit(0, res, &unix.Rlimit{Cur: soft, Max: hard}, nil)
+	// Through package syscall, so that the Go runtime forgets the
+	// RLIMIT_NOFILE it raised at start-up instead of restoring it at exec.
+	return syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard})
 }
 func (realOps) SetNoNewPrivs() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
 func (realOps) LoadSeccomp(s *specs.LinuxSeccomp) error {

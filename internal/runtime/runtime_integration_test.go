@@ -593,3 +593,38 @@ func TestHostileImageCannotMountOnHost(t *testing.T) {
 		t.Errorf("a mount landed on the host directory %s", victim)
 	}
 }
+
+func TestExecWithTerminalInProcess(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c, _ := h.create("exectty", nil, "sleep", "1000")
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := *c.Spec().Process
+	p.Args = []string{"sh", "-c", "echo tty=$(tty); stty size"}
+	p.Terminal = true
+	p.ConsoleSize = &specs.Box{Height: 33, Width: 101}
+	masters := make(chan *os.File, 1)
+	proc, err := c.Exec(ctx, &p, runtime.ExecOpts{Console: func(m *os.File) { masters <- m }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := <-masters
+	defer master.Close()
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { _, _ = buf.ReadFrom(master); close(done) }()
+	if es, err := proc.Wait(ctx); err != nil || es.Code != 0 {
+		t.Fatalf("exec exit %+v, %v", es, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("terminal output did not end")
+	}
+	out := strings.ReplaceAll(buf.String(), "\r", "")
+	if !strings.Contains(out, "tty=/dev/pts/") || !strings.Contains(out, "33 101") {
+		t.Errorf("exec terminal output %q", out)
+	}
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -153,6 +154,12 @@ void berth_nsexec(void)
 	sync_fd = atoi(fdenv);
 	if (sync_fd <= 2)
 		_exit(1);
+	// Until it executes the container's program this process runs the
+	// runtime's own binary inside the container's namespaces: keep
+	// processes of the container from opening its /proc/<pid>/exe, fds or
+	// memory. execve of the container's program makes it dumpable again.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		bail("nsexec: prctl PR_SET_DUMPABLE");
 
 	char *joinenv = getenv("_BERTH_NSEXEC_JOIN");
 	const char *flagsenv = getenv("_BERTH_NSEXEC_FLAGS");
