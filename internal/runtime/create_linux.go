@@ -119,10 +119,14 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		extra = append(extra, consoleSock)
 	}
 
+	// Make the cgroup and set its limits; the init process joins it in spawn.
+	if err := cg.Apply(-1, withDefaultDevices(spec.Linux.Resources)); err != nil {
+		return nil, err
+	}
 	plan := planFromSpec(spec)
-	p, err := r.spawn(plan, o.IO, extra, func(pid int) error {
-		return cg.Apply(pid, withDefaultDevices(spec.Linux.Resources))
-	})
+	var place func(int) error
+	plan.cgroupFiles, place = cgroupPlacement(cg)
+	p, err := r.spawn(plan, o.IO, extra, place)
 	if err != nil {
 		return nil, err
 	}

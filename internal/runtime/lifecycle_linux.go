@@ -159,7 +159,10 @@ func (c *Container) Exec(ctx context.Context, p *specs.Process, o ExecOpts) (*Pr
 		defer consoleSock.Close()
 		extra = append(extra, consoleSock)
 	}
-	ip, err := c.rt.spawn(planJoin(c.rec.Pid), o.IO, extra, cg.Add)
+	plan := planJoin(c.rec.Pid)
+	var place func(int) error
+	plan.cgroupFiles, place = cgroupPlacement(cg)
+	ip, err := c.rt.spawn(plan, o.IO, extra, place)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}

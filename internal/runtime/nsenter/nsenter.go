@@ -13,7 +13,8 @@
 //
 // Protocol on the socket whose number is in _BERTH_NSEXEC_FD:
 //
-//	child  -> 'R'             about to wait: a good moment to move the child
+//	(write "0" to every file in _BERTH_NSEXEC_CGROUPS: cgroup v1 "tasks")
+//	child  -> 'R'             about to wait: the parent may move the child
 //	child  <- 'G'             parent has placed the child in its cgroup
 //	(setns into every path in _BERTH_NSEXEC_JOIN, user namespace first)
 //	(unshare(CLONE_NEWUSER) if requested, then:)
@@ -27,7 +28,8 @@
 //
 // _BERTH_NSEXEC_JOIN is a comma-separated list of kind:path (kind is one of
 // user, ipc, uts, net, pid, mnt, cgroup, time); _BERTH_NSEXEC_FLAGS is the
-// decimal CLONE_NEW* mask to unshare.
+// decimal CLONE_NEW* mask to unshare; _BERTH_NSEXEC_CGROUPS is a
+// newline-separated list of cgroup files.
 package nsenter
 
 /*

@@ -146,6 +146,22 @@ static void join_all(struct join *joins, int n)
 	}
 }
 
+static void join_cgroups(const char *list)
+{
+	char *copy = strdup(list);
+	if (!copy)
+		bail("nsexec: strdup");
+	for (char *save = NULL, *path = strtok_r(copy, "\n", &save); path; path = strtok_r(NULL, "\n", &save)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			bail("nsexec: open %s", path);
+		if (write(fd, "0", 1) != 1)
+			bail("nsexec: join cgroup through %s", path);
+		close(fd);
+	}
+	free(copy);
+}
+
 void berth_nsexec(void)
 {
 	const char *fdenv = getenv("_BERTH_NSEXEC_FD");
@@ -179,8 +195,13 @@ void berth_nsexec(void)
 				joined_pid = 1;
 	}
 
-	// Tell the parent this process is about to block: it moves us into
-	// the container's cgroup while we wait (see spawn in the runtime).
+	// Join the container's cgroup v1 hierarchies while still in the
+	// host's mount namespace: a single-threaded process that moves itself
+	// through "tasks" avoids the kernel's threadgroup lock (see spawn in
+	// the runtime). Then tell the parent we wait: on cgroup v2 it moves us.
+	const char *cgenv = getenv("_BERTH_NSEXEC_CGROUPS");
+	if (cgenv && *cgenv)
+		join_cgroups(cgenv);
 	write_all("R", 1);
 	expect('G');
 	join_all(joins, njoin);
