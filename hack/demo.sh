@@ -29,7 +29,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$B/rootfs/etc/passwd"
 echo 'root:x:0:' >"$B/rootfs/etc/group"
 echo '<h1>hello from a berth container</h1>' >"$B/rootfs/www/index.html"
 
-(cd "$B" && "$RT" spec)
+(cd "$B" && "$RT" spec --seccomp default)
 # Run a command in the default spec (new pid/mount/ipc/uts/net/cgroup namespaces).
 edit() { # edit ARGS-JSON TERMINAL NETNS
 	python3 - "$B/config.json" "$1" "$2" "$3" <<'PY'

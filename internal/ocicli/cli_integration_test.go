@@ -279,6 +279,14 @@ func TestCLISpecFeaturesAndErrors(t *testing.T) {
 	if _, _, code := c.run("spec", "--bundle", dir); code == 0 {
 		t.Error("spec overwrote an existing config.json")
 	}
+	if spec.Linux.Seccomp != nil {
+		t.Error("default spec has a seccomp profile; runc's has none")
+	}
+	dir2 := t.TempDir()
+	c.must("spec", "--bundle", dir2, "--seccomp", "default")
+	if spec, err := runtime.LoadSpec(dir2); err != nil || spec.Linux.Seccomp == nil || len(spec.Linux.Seccomp.Syscalls) < 10 {
+		t.Errorf("spec --seccomp default: %v", err)
+	}
 	var f features.Features
 	if err := json.Unmarshal([]byte(c.must("features")), &f); err != nil {
 		t.Fatal(err)

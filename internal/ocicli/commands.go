@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/specgen"
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/spf13/cobra"
@@ -361,7 +362,7 @@ func parseUser(s string, u *specs.User) error {
 }
 
 func specCmd() *cobra.Command {
-	var bundle string
+	var bundle, seccompProfile string
 	var rootless bool
 	cmd := &cobra.Command{
 		Use:   "spec",
@@ -371,6 +372,18 @@ func specCmd() *cobra.Command {
 			spec := specgen.Default()
 			if rootless {
 				toRootless(spec, os.Getuid(), os.Getgid())
+			}
+			switch seccompProfile {
+			case "":
+			case "default":
+				// Docker's default profile, for this spec's capabilities.
+				prof, err := seccomp.GetDefaultProfile(spec)
+				if err != nil {
+					return fmt.Errorf("default seccomp profile: %w", err)
+				}
+				spec.Linux.Seccomp = prof
+			default:
+				return fmt.Errorf("unknown --seccomp %q (only \"default\")", seccompProfile)
 			}
 			path := filepath.Join(bundle, "config.json")
 			if _, err := os.Stat(path); err == nil {
@@ -385,6 +398,7 @@ func specCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "bundle directory")
 	cmd.Flags().BoolVar(&rootless, "rootless", false, "a spec for a container started by an unprivileged user (user namespace)")
+	cmd.Flags().StringVar(&seccompProfile, "seccomp", "", `add a seccomp profile: "default" is Docker's default profile`)
 	return cmd
 }
 
