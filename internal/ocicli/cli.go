@@ -47,6 +47,9 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.systemdCgroup {
+				return errors.New("--systemd-cgroup: the systemd cgroup driver is not supported; berth-runtime manages cgroupfs directly")
+			}
 			return g.setupLog()
 		},
 	}
@@ -56,7 +59,7 @@ func Main(args []string) int {
 	pf.StringVar(&g.log, "log", "", "log file (default stderr)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.debug, "debug", false, "debug logging")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "not supported; cgroupfs is always used")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "not supported (an error): cgroupfs is always used")
 	pf.StringVar(&g.rootless, "rootless", "auto", "ignored")
 	root.AddCommand(
 		createCmd(g), startCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), runCmd(g), execCmd(g),

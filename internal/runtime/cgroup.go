@@ -11,21 +11,8 @@ import (
 // Stats is a container's resource usage, as read from its cgroup.
 type Stats = cgroups.Stats
 
-// cgroupManager is what the lifecycle needs from the cgroups package.
-type cgroupManager interface {
-	Apply(pid int, r *specs.LinuxResources) error
-	Add(pid int) error
-	Set(r *specs.LinuxResources) error
-	Freeze() error
-	Thaw() error
-	Frozen() (bool, error)
-	Pids() ([]int, error)
-	Stats() (*cgroups.Stats, error)
-	OOMKilled() (bool, error)
-	Destroy() error
-	Paths() map[string]string
-	Version() int
-}
+// cgroupManager is the cgroups package's manager of one container's cgroup.
+type cgroupManager = cgroups.Manager
 
 func newCgroup(cgroupsPath, id string) (cgroupManager, error) {
 	return cgroups.New(cgroupsPath, id)
