@@ -628,3 +628,28 @@ func TestExecWithTerminalInProcess(t *testing.T) {
 		t.Errorf("exec terminal output %q", out)
 	}
 }
+
+func TestTimeNamespaceOffsets(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel without time namespaces")
+	}
+	h := newHarness(t)
+	const tenDays = 10 * 86400
+	out, st := h.run("timens", func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: tenDays}}
+	}, "cat", "/proc/uptime")
+	if st.Code != 0 {
+		t.Fatalf("exit %d: %s", st.Code, out)
+	}
+	var up float64
+	if _, err := fmt.Sscan(out, &up); err != nil {
+		t.Fatalf("uptime %q: %v", out, err)
+	}
+	host, _ := os.ReadFile("/proc/uptime")
+	var hostUp float64
+	fmt.Sscan(string(host), &hostUp)
+	if d := up - hostUp; d < tenDays-60 || d > tenDays+60 {
+		t.Errorf("uptime inside %.0f s, host %.0f s: offset %.0f, want %d", up, hostUp, d, tenDays)
+	}
+}

@@ -40,6 +40,9 @@ type nsPlan struct {
 	// cgroupFiles are the cgroup v1 "tasks" files the child writes "0"
 	// into, moving itself into the container's cgroup (see spawn).
 	cgroupFiles []string
+	// timeOffsets is the content of timens_offsets for a new time
+	// namespace ("monotonic SECS NANOSECS" lines).
+	timeOffsets string
 	// userMaps is set when a new user namespace needs uid/gid maps.
 	uidMaps, gidMaps []specs.LinuxIDMapping
 }
@@ -49,6 +52,7 @@ func (p nsPlan) env() []string {
 		"_BERTH_NSEXEC_JOIN=" + strings.Join(p.join, ","),
 		"_BERTH_NSEXEC_FLAGS=" + strconv.Itoa(p.flags),
 		"_BERTH_NSEXEC_CGROUPS=" + strings.Join(p.cgroupFiles, "\n"),
+		"_BERTH_NSEXEC_TIMEOFFSETS=" + p.timeOffsets,
 	}
 }
 
@@ -65,6 +69,12 @@ func planFromSpec(spec *specs.Spec) nsPlan {
 	}
 	if p.flags&unix.CLONE_NEWUSER != 0 {
 		p.uidMaps, p.gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	}
+	if p.flags&unix.CLONE_NEWTIME != 0 {
+		for _, clock := range sortedKeys(spec.Linux.TimeOffsets) {
+			o := spec.Linux.TimeOffsets[clock]
+			p.timeOffsets += fmt.Sprintf("%s %d %d\n", clock, o.Secs, o.Nanosecs)
+		}
 	}
 	return p
 }

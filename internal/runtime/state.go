@@ -151,7 +151,7 @@ func stateOf(r *record, status specs.ContainerState) *specs.State {
 	return s
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

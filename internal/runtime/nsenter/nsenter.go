@@ -20,8 +20,9 @@
 //	(unshare(CLONE_NEWUSER) if requested, then:)
 //	child  -> 'U'             please write my uid_map/gid_map
 //	child  <- 'M'             maps written
-//	(unshare the other requested namespaces; fork when a PID namespace was
-//	 created or joined — the grandchild is created with CLONE_PARENT so the
+//	(unshare the other requested namespaces, write _BERTH_NSEXEC_TIMEOFFSETS
+//	 for a new time namespace; fork when a PID or time namespace was created
+//	 or a PID namespace joined — the grandchild is created with CLONE_PARENT so the
 //	 caller can wait for it; the intermediate process exits 0)
 //	child  -> "P<pid>\n"      the pid of the process that continues into Go
 //	child  -> "E<message>\n"  instead, on any failure (then exit 1)

@@ -183,7 +183,7 @@ void berth_nsexec(void)
 
 	struct join joins[MAX_JOIN];
 	int njoin = 0;
-	int joined_pid = 0;
+	int joined_pid = 0; // or a time namespace: both apply to children only
 	if (joinenv && *joinenv) {
 		char *copy = strdup(joinenv);
 		if (!copy)
@@ -191,7 +191,7 @@ void berth_nsexec(void)
 		njoin = open_joins(copy, joins);
 		free(copy);
 		for (int i = 0; i < njoin; i++)
-			if (joins[i].flag == CLONE_NEWPID)
+			if (joins[i].flag == CLONE_NEWPID || joins[i].flag == CLONE_NEWTIME)
 				joined_pid = 1;
 	}
 
@@ -220,8 +220,21 @@ void berth_nsexec(void)
 	if (rest && unshare(rest) < 0)
 		bail("nsexec: unshare 0x%x", rest);
 
-	if ((flags & CLONE_NEWPID) || joined_pid) {
-		// setns/unshare of a PID namespace applies to children only.
+	if (flags & CLONE_NEWTIME) {
+		const char *offsets = getenv("_BERTH_NSEXEC_TIMEOFFSETS");
+		if (offsets && *offsets) {
+			int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+			if (fd < 0)
+				bail("nsexec: open timens_offsets");
+			size_t len = strlen(offsets);
+			if (write(fd, offsets, len) != (ssize_t)len)
+				bail("nsexec: write timens_offsets");
+			close(fd);
+		}
+	}
+
+	if ((flags & (CLONE_NEWPID | CLONE_NEWTIME)) || joined_pid) {
+		// A new PID or time namespace applies to children only.
 		// CLONE_PARENT makes the caller the parent of the new process, so
 		// it can wait for it; this intermediate process goes away.
 		pid_t child = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
