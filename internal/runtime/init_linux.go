@@ -236,8 +236,32 @@ func setupConsole(p *specs.Process) error {
 	return nil
 }
 
-// lookPath resolves args[0] inside the container, with the process' PATH.
+// lookPath resolves args[0] inside the container, with the process' PATH,
+// and refuses the runtime's own binary (see notRuntimeBinary).
 func lookPath(p *specs.Process) (string, error) {
+	path, err := searchPath(p)
+	if err != nil {
+		return "", err
+	}
+	return path, notRuntimeBinary(path)
+}
+
+// notRuntimeBinary refuses to execute the binary this init runs from (for
+// example through a /proc/self/exe symlink in the image): a container
+// process running the host's runtime binary could open it through
+// /proc/<pid>/exe and overwrite it once it is no longer busy.
+func notRuntimeBinary(path string) error {
+	var self, target unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &self); err != nil {
+		return nil // no /proc in the container: nothing to compare with
+	}
+	if unix.Stat(path, &target) == nil && target.Dev == self.Dev && target.Ino == self.Ino {
+		return fmt.Errorf("exec %s: refusing to run the container runtime's own binary inside the container", path)
+	}
+	return nil
+}
+
+func searchPath(p *specs.Process) (string, error) {
 	name := p.Args[0]
 	if strings.Contains(name, "/") {
 		return name, nil

@@ -414,11 +414,17 @@ func TestHooksRunInOrder(t *testing.T) {
 		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo " + name + " >> " + log}}
 	}
 	ctx := context.Background()
+	var rootfs string
 	c, _ := h.create("hooks", func(s *specs.Spec) {
+		rootfs = s.Root.Path
 		s.Hooks = &specs.Hooks{
-			CreateRuntime: []specs.Hook{hook("createRuntime")},
-			Poststart:     []specs.Hook{hook("poststart")},
-			Poststop:      []specs.Hook{hook("poststop")},
+			Prestart:        []specs.Hook{hook("prestart")},
+			CreateRuntime:   []specs.Hook{hook("createRuntime")},
+			CreateContainer: []specs.Hook{hook("createContainer")},
+			// Runs in the container after pivot_root: only its files are there.
+			StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo startContainer $(hostname) > /hooklog"}}},
+			Poststart:      []specs.Hook{hook("poststart")},
+			Poststop:       []specs.Hook{hook("poststop")},
 		}
 	}, "true")
 	if err := c.Start(ctx); err != nil {
@@ -431,8 +437,15 @@ func TestHooksRunInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(log)
-	if got := strings.Fields(string(data)); strings.Join(got, ",") != "createRuntime,poststart,poststop" {
+	if got := strings.Fields(string(data)); strings.Join(got, ",") != "prestart,createRuntime,createContainer,poststart,poststop" {
 		t.Errorf("hooks ran as %q", got)
+	}
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(c.Bundle(), rootfs)
+	}
+	inside, err := os.ReadFile(filepath.Join(rootfs, "hooklog"))
+	if err != nil || strings.TrimSpace(string(inside)) != "startContainer berth" {
+		t.Errorf("startContainer hook inside the container: %q, %v", inside, err)
 	}
 }
 
@@ -651,5 +664,28 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 	fmt.Sscan(string(host), &hostUp)
 	if d := up - hostUp; d < tenDays-60 || d > tenDays+60 {
 		t.Errorf("uptime inside %.0f s, host %.0f s: offset %.0f, want %d", up, hostUp, d, tenDays)
+	}
+}
+
+func TestRefusesToExecuteTheRuntimeBinary(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	// An image whose entrypoint is /proc/self/exe would run the runtime's
+	// own binary (here: the test binary) inside the container.
+	outPath := filepath.Join(t.TempDir(), "out")
+	out, _ := os.Create(outPath)
+	defer out.Close()
+	c, err := h.rt.Create(ctx, "selfexe", h.bundle(nil, "/proc/self/exe"), runtime.CreateOpts{IO: runtime.IO{Stdout: out, Stderr: out}})
+	if err == nil {
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if es, _ := c.Wait(ctx); es.Code == 0 {
+			t.Errorf("the runtime binary ran inside the container")
+		}
+	}
+	data, _ := os.ReadFile(outPath)
+	if err == nil && !strings.Contains(string(data), "refusing to run the container runtime's own binary") {
+		t.Errorf("no refusal reported: %q", data)
 	}
 }
