@@ -689,3 +689,23 @@ func TestRefusesToExecuteTheRuntimeBinary(t *testing.T) {
 		t.Errorf("no refusal reported: %q", data)
 	}
 }
+
+func TestSeccompWithoutNoNewPrivileges(t *testing.T) {
+	h := newHarness(t)
+	// Without no_new_privs the filter is loaded while the init still holds
+	// CAP_SYS_ADMIN, before the user and capabilities change: that must
+	// still work under Docker's profile.
+	out, st := h.run("seccomp-nnp0", func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Process.User = specs.User{UID: 1000, GID: 1000}
+		prof, err := seccomp.GetDefaultProfile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Linux.Seccomp = prof
+	}, "sh", "-c", `grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | sed 's/:\s*/=/'; id -u`)
+	got := lines(out)
+	if st.Code != 0 || got["Seccomp"] != "2" || got["NoNewPrivs"] != "0" || !strings.Contains(out, "1000") {
+		t.Errorf("exit %d, output:\n%s", st.Code, out)
+	}
+}
