@@ -14,7 +14,10 @@ type Stats = cgroups.Stats
 // cgroupManager is the cgroups package's manager of one container's cgroup.
 type cgroupManager = cgroups.Manager
 
-func newCgroup(cgroupsPath, id string) (cgroupManager, error) {
+func (r *Runtime) newCgroup(cgroupsPath, id string) (cgroupManager, error) {
+	if r.Cgroups != nil {
+		return r.Cgroups(cgroupsPath, id)
+	}
 	return cgroups.New(cgroupsPath, id)
 }
 

@@ -98,7 +98,7 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	}
 	defer fifo.Close()
 
-	m, err := newCgroup(spec.Linux.CgroupsPath, id)
+	m, err := r.newCgroup(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, err
 	}
@@ -124,9 +124,8 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		return nil, err
 	}
 	plan := planFromSpec(spec)
-	var place func(int) error
-	plan.cgroupFiles, place = cgroupPlacement(cg)
-	p, err := r.spawn(plan, o.IO, extra, place)
+	plan.cgroup = cgroupJoinFor(cg)
+	p, err := r.spawn(plan, o.IO, extra)
 	if err != nil {
 		return nil, err
 	}

@@ -160,9 +160,8 @@ func (c *Container) Exec(ctx context.Context, p *specs.Process, o ExecOpts) (*Pr
 		extra = append(extra, consoleSock)
 	}
 	plan := planJoin(c.rec.Pid)
-	var place func(int) error
-	plan.cgroupFiles, place = cgroupPlacement(cg)
-	ip, err := c.rt.spawn(plan, o.IO, extra, place)
+	plan.cgroup = cgroupJoinFor(cg)
+	ip, err := c.rt.spawn(plan, o.IO, extra)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 	"github.com/berth-dev/berth/internal/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -35,6 +36,9 @@ type Runtime struct {
 	// /proc/self/exe); it is started with InitArgs (default ["init"]).
 	InitPath string
 	InitArgs []string
+	// Cgroups makes the cgroup manager of a new container from its
+	// cgroupsPath (default cgroups.New, which follows the host's mode).
+	Cgroups func(cgroupsPath, id string) (cgroups.Manager, error)
 }
 
 // DefaultRoot is where containers' state lives unless told otherwise.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 	_ "github.com/berth-dev/berth/internal/runtime/nsenter"
 	"github.com/berth-dev/berth/internal/testutil"
 	"github.com/moby/profiles/seccomp"
@@ -707,5 +708,68 @@ func TestSeccompWithoutNoNewPrivileges(t *testing.T) {
 	got := lines(out)
 	if st.Code != 0 || got["Seccomp"] != "2" || got["NoNewPrivs"] != "0" || !strings.Contains(out, "1000") {
 		t.Errorf("exit %d, output:\n%s", st.Code, out)
+	}
+}
+
+// TestCgroupV2Container runs a container whose cgroup is on cgroup v2. The
+// host of the test suite may be a v1 "hybrid" host: then the unified
+// hierarchy mounted next to the v1 ones is used, where the core v2 features
+// (membership, freezer, device filter) work without controllers.
+func TestCgroupV2Container(t *testing.T) {
+	h := newHarness(t)
+	mountpoint := "/sys/fs/cgroup"
+	var st unix.Statfs_t
+	if unix.Statfs(mountpoint, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		mountpoint = "/sys/fs/cgroup/unified"
+		if unix.Statfs(mountpoint, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Skip("no cgroup v2 hierarchy on this host")
+		}
+	}
+	h.rt.Cgroups = func(_, id string) (cgroups.Manager, error) {
+		return cgroups.NewV2(mountpoint, "/berth-v2test-"+id)
+	}
+	dir := filepath.Join(mountpoint, "berth-v2test-v2")
+	ctx := context.Background()
+	outDir := t.TempDir()
+	c, _ := h.create("v2", func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/out", Type: "bind", Source: outDir, Options: []string{"rbind", "rw"}})
+	}, "sh", "-c", `cat /proc/self/cgroup > /out/cgroup
+mknod /dev/loopx b 7 0 && (head -c 1 /dev/loopx >/dev/null 2>/out/loop.err; echo $? > /out/loop)
+echo x > /dev/null && echo ok > /out/null
+exec sleep 1000`)
+	procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil || strings.TrimSpace(string(procs)) != strconv.Itoa(c.Pid()) {
+		t.Fatalf("v2 cgroup.procs = %q, %v; want the init %d (cloned into its cgroup)", procs, err, c.Pid())
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(outDir, "null")); return err == nil })
+	if data, _ := os.ReadFile(filepath.Join(outDir, "cgroup")); !strings.Contains(string(data), "0::/\n") {
+		t.Errorf("/proc/self/cgroup inside (own cgroup namespace) = %q, want 0::/", data)
+	}
+	// mknod is allowed (b *:* m), opening the node is not (b 7:0 is not in
+	// the allowed list), while /dev/null (allowed) works.
+	if data, err := os.ReadFile(filepath.Join(outDir, "loop")); err != nil || strings.TrimSpace(string(data)) == "0" {
+		msg, _ := os.ReadFile(filepath.Join(outDir, "loop.err"))
+		t.Errorf("open of a device outside the allowed list: status %q (%v), %q; want a failure from the eBPF device filter", data, err, msg)
+	}
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := c.State(); s.Status != "paused" {
+		t.Errorf("status after pause on v2: %s", s.Status)
+	}
+	if frozen, _ := os.ReadFile(filepath.Join(dir, "cgroup.freeze")); strings.TrimSpace(string(frozen)) != "1" {
+		t.Errorf("cgroup.freeze = %q", frozen)
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("v2 cgroup %s left after delete: %v", dir, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -37,9 +38,8 @@ var nsKinds = map[specs.LinuxNamespaceType]struct {
 type nsPlan struct {
 	join  []string // kind:path
 	flags int      // CLONE_NEW* to unshare
-	// cgroupFiles are the cgroup v1 "tasks" files the child writes "0"
-	// into, moving itself into the container's cgroup (see spawn).
-	cgroupFiles []string
+	// cgroup says how the child joins the container's cgroup.
+	cgroup cgroupJoin
 	// timeOffsets is the content of timens_offsets for a new time
 	// namespace ("monotonic SECS NANOSECS" lines).
 	timeOffsets string
@@ -51,7 +51,7 @@ func (p nsPlan) env() []string {
 	return []string{
 		"_BERTH_NSEXEC_JOIN=" + strings.Join(p.join, ","),
 		"_BERTH_NSEXEC_FLAGS=" + strconv.Itoa(p.flags),
-		"_BERTH_NSEXEC_CGROUPS=" + strings.Join(p.cgroupFiles, "\n"),
+		"_BERTH_NSEXEC_CGROUPS=" + strings.Join(p.cgroup.files, "\n"),
 		"_BERTH_NSEXEC_TIMEOFFSETS=" + p.timeOffsets,
 	}
 }
@@ -145,13 +145,14 @@ type initProc struct {
 // cgroup, writes uid/gid maps, and returns once the final PID is known.
 // extra are the descriptors 4, 5, ... of the child.
 //
-// On cgroup v1 the child moves itself (plan.cgroupFiles): a thread that
-// writes "0" to a "tasks" file moves without the kernel's threadgroup lock,
-// whereas moving another process through cgroup.procs takes that lock for
-// writing, and the first writer after a quiet period waits for a full RCU
-// grace period (5 to 15 ms on a 250 Hz kernel). Otherwise (cgroup v2) place
-// moves it while it waits for us.
-func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid int) error) (*initProc, error) {
+// Moving another process into a cgroup through cgroup.procs takes the
+// kernel's cgroup threadgroup lock for writing, and the first writer after a
+// quiet period waits for a full RCU grace period (5 to 15 ms on a 250 Hz
+// kernel). So the child never gets moved that way when it can be avoided: on
+// cgroup v2 it is cloned straight into its cgroup (CLONE_INTO_CGROUP), on v1
+// it moves itself, single-threaded, by writing "0" to each hierarchy's
+// "tasks" file, which does not take that lock (see cgroupJoin).
+func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File) (*initProc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -176,16 +177,39 @@ func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid 
 	}
 	defer c3()
 
-	cmd := &exec.Cmd{
-		Path:       r.InitPath,
-		Args:       append([]string{"berth-init"}, r.InitArgs...),
-		Env:        append(plan.env(), "_BERTH_NSEXEC_FD="+strconv.Itoa(initSyncFd), "GOMAXPROCS=1"),
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: append([]*os.File{child}, extra...),
+	newCmd := func(attr *syscall.SysProcAttr) *exec.Cmd {
+		return &exec.Cmd{
+			Path:        r.InitPath,
+			Args:        append([]string{"berth-init"}, r.InitArgs...),
+			Env:         append(plan.env(), "_BERTH_NSEXEC_FD="+strconv.Itoa(initSyncFd), "GOMAXPROCS=1"),
+			Stdin:       stdin,
+			Stdout:      stdout,
+			Stderr:      stderr,
+			ExtraFiles:  append([]*os.File{child}, extra...),
+			SysProcAttr: attr,
+		}
 	}
-	if err := cmd.Start(); err != nil {
+	add := plan.cgroup.add
+	var cmd *exec.Cmd
+	if plan.cgroup.dir != "" {
+		dir, err := os.Open(plan.cgroup.dir)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		defer dir.Close()
+		cmd = newCmd(&syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())})
+		if err = cmd.Start(); err != nil {
+			// A kernel without clone3/CLONE_INTO_CGROUP (before 5.7):
+			// start normally and move the child while it waits.
+			cmd, add = nil, plan.cgroup.fallback
+		}
+	}
+	if cmd == nil {
+		cmd = newCmd(nil)
+		err = cmd.Start()
+	}
+	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
@@ -197,8 +221,8 @@ func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, place func(pid 
 	if err := p.expectByte('R'); err != nil {
 		return fail(err)
 	}
-	if place != nil {
-		if err := place(cmd.Process.Pid); err != nil {
+	if add != nil {
+		if err := add(cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
 	}
@@ -332,16 +356,27 @@ func exitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// cgroupPlacement returns how a new process joins the cgroup cg: the files
-// it writes itself (cgroup v1), or a function the parent calls (cgroup v2).
-func cgroupPlacement(cg cgroupManager) ([]string, func(pid int) error) {
+// cgroupJoin is how a new init or exec process enters the container's
+// cgroup (see spawn): exactly one of files, dir or add is set.
+type cgroupJoin struct {
+	files    []string        // cgroup v1: "tasks" files the child writes "0" into
+	dir      string          // cgroup v2: the directory the child is cloned into
+	add      func(int) error // otherwise: the parent moves the child
+	fallback func(int) error // for dir, when the kernel cannot clone into a cgroup
+}
+
+func cgroupJoinFor(cg cgroupManager) cgroupJoin {
+	paths := cg.Paths()
 	if cg.Version() != 1 {
-		return nil, cg.Add
+		if dir := paths[""]; dir != "" {
+			return cgroupJoin{dir: dir, fallback: cg.Add}
+		}
+		return cgroupJoin{add: cg.Add}
 	}
 	var files []string
-	for _, dir := range cg.Paths() {
+	for _, dir := range paths {
 		files = append(files, filepath.Join(dir, "tasks"))
 	}
 	sort.Strings(files)
-	return files, nil
+	return cgroupJoin{files: files}
 }
