@@ -49,10 +49,10 @@ type hierarchy struct {
 	controllers []string // e.g. ["cpu", "cpuacct"] or ["name=systemd"]
 }
 
-// v1Hierarchies lists the cgroup v1 hierarchies of the current mount table,
-// each once, in mount-table order.
+// v1Hierarchies lists the cgroup v1 hierarchies of the mount table, each
+// once, in mount-table order.
 func (p *preparer) v1Hierarchies() ([]hierarchy, error) {
-	infos, err := p.sys.Mounts()
+	infos, err := p.mountTable()
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +144,7 @@ func (p *preparer) mountCgroup1(m specs.Mount, o mountOptions) error {
 	if o.Flags&unix.MS_RDONLY == 0 {
 		return nil
 	}
-	rel, err := p.root.canonical(dest, resolveOpts{})
-	if err != nil {
-		return err
-	}
-	t, err := p.root.open(rel, resolveOpts{})
+	t, err := p.root.existing(dest, resolveOpts{})
 	if err != nil {
 		return err
 	}
@@ -166,7 +162,7 @@ func (p *preparer) symlink(target, link string) error {
 		return err
 	}
 	defer dir.Close()
-	if err := p.sys.Symlinkat(target, int(dir.file.Fd()), name); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := p.sys.Symlinkat(target, dir.fd, name); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("symlink %q -> %q: %w", link, target, err)
 	}
 	return nil

@@ -86,7 +86,7 @@ func (p *preparer) setupDev(spec *specs.Spec) error {
 		return err
 	}
 	defer dev.Close()
-	devfd := int(dev.file.Fd())
+	devfd := dev.fd
 	if err := p.sys.Unlinkat(devfd, "ptmx", 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove /dev/ptmx: %w", err)
 	}
@@ -127,7 +127,7 @@ func (p *preparer) createDevice(d specs.LinuxDevice) error {
 		return err
 	}
 	defer dir.Close()
-	dirfd := int(dir.file.Fd())
+	dirfd := dir.fd
 	err = p.sys.Mknodat(dirfd, name, mode, deviceNumber(d))
 	switch {
 	case errors.Is(err, unix.EEXIST):
@@ -170,7 +170,7 @@ func (p *preparer) bindDevice(d specs.LinuxDevice) error {
 	}
 	defer t.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(int(t.file.Fd()), &st); err != nil {
+	if err := unix.Fstat(t.fd, &st); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -185,19 +185,19 @@ func (p *preparer) bindDevice(d specs.LinuxDevice) error {
 // devNull opens the container's /dev/null, refusing anything but the real
 // null device: it is bound over masked files, so a symlink or a regular file
 // there would expose what it points to.
-func devNull() (*os.File, error) {
-	f, err := os.OpenFile("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
+func devNull() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open /dev/null: %w", err)
+		return -1, fmt.Errorf("open /dev/null: %w", &os.PathError{Op: "open", Path: "/dev/null", Err: err})
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat /dev/null: %w", err)
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("stat /dev/null: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
-		f.Close()
-		return nil, errors.New("/dev/null is not the null device (char 1:3)")
+		unix.Close(fd)
+		return -1, errors.New("/dev/null is not the null device (char 1:3)")
 	}
-	return f, nil
+	return fd, nil
 }

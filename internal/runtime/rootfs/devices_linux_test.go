@@ -74,6 +74,10 @@ func TestDevicesOf(t *testing.T) {
 }
 
 func TestPrepareDevices(t *testing.T) {
+	forEachResolver(t, testPrepareDevices)
+}
+
+func testPrepareDevices(t *testing.T) {
 	spec := &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{
 		{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: fileMode(0o660), GID: id(5)},
 		{Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200},
@@ -87,7 +91,6 @@ func TestPrepareDevices(t *testing.T) {
 	}
 	tail := []string{
 		`umask 022`,
-		`mkdir R/dev 0755`,
 		`unlink R/dev/ptmx`,
 		`symlink R/dev/ptmx -> pts/ptmx`,
 		`symlink R/dev/fd -> /proc/self/fd`,
@@ -100,30 +103,32 @@ func TestPrepareDevices(t *testing.T) {
 		inUserNS bool
 		nodes    []string
 	}{
+		// The image has no /dev: the first node creates it, and only
+		// /dev/net/tun needs another directory.
 		{"mknod", false, []string{
 			`mkdir R/dev 0755`, `mknod R/dev/null c0666 1:3`, `chown R/dev/null 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/zero c0666 1:5`, `chown R/dev/zero 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/full c0666 1:7`, `chown R/dev/full 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/random c0666 1:8`, `chown R/dev/random 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/urandom c0666 1:9`, `chown R/dev/urandom 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/tty c0666 5:0`, `chown R/dev/tty 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/fuse c0660 10:229`, `chown R/dev/fuse 0:5`,
+			`mknod R/dev/zero c0666 1:5`, `chown R/dev/zero 0:0`,
+			`mknod R/dev/full c0666 1:7`, `chown R/dev/full 0:0`,
+			`mknod R/dev/random c0666 1:8`, `chown R/dev/random 0:0`,
+			`mknod R/dev/urandom c0666 1:9`, `chown R/dev/urandom 0:0`,
+			`mknod R/dev/tty c0666 5:0`, `chown R/dev/tty 0:0`,
+			`mknod R/dev/fuse c0660 10:229`, `chown R/dev/fuse 0:5`,
 			`mkdir R/dev/net 0755`, `mknod R/dev/net/tun c0666 10:200`, `chown R/dev/net/tun 0:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/fifo p0600 0:0`, `chown R/dev/fifo 1000:0`,
-			`mkdir R/dev 0755`, `mknod R/dev/sda b0660 8:0`, `chown R/dev/sda 0:6`,
+			`mknod R/dev/fifo p0600 0:0`, `chown R/dev/fifo 1000:0`,
+			`mknod R/dev/sda b0660 8:0`, `chown R/dev/sda 0:6`,
 		}},
 		{"user namespace binds host nodes", true, []string{
 			`mkdir R/dev 0755`, `create R/dev/null 0644`, `mount "/dev/null" "R/dev/null" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/zero 0644`, `mount "/dev/zero" "R/dev/zero" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/full 0644`, `mount "/dev/full" "R/dev/full" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/random 0644`, `mount "/dev/random" "R/dev/random" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/urandom 0644`, `mount "/dev/urandom" "R/dev/urandom" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/tty 0644`, `mount "/dev/tty" "R/dev/tty" "bind" MS_BIND ""`,
-			`mkdir R/dev 0755`, `create R/dev/fuse 0644`, `mount "/dev/fuse" "R/dev/fuse" "bind" MS_BIND ""`,
+			`create R/dev/zero 0644`, `mount "/dev/zero" "R/dev/zero" "bind" MS_BIND ""`,
+			`create R/dev/full 0644`, `mount "/dev/full" "R/dev/full" "bind" MS_BIND ""`,
+			`create R/dev/random 0644`, `mount "/dev/random" "R/dev/random" "bind" MS_BIND ""`,
+			`create R/dev/urandom 0644`, `mount "/dev/urandom" "R/dev/urandom" "bind" MS_BIND ""`,
+			`create R/dev/tty 0644`, `mount "/dev/tty" "R/dev/tty" "bind" MS_BIND ""`,
+			`create R/dev/fuse 0644`, `mount "/dev/fuse" "R/dev/fuse" "bind" MS_BIND ""`,
 			`mkdir R/dev/net 0755`, `create R/dev/net/tun 0644`, `mount "/dev/net/tun" "R/dev/net/tun" "bind" MS_BIND ""`,
 			// A fifo needs no privilege: mknod it even there.
-			`mkdir R/dev 0755`, `mknod R/dev/fifo p0600 0:0`, `chown R/dev/fifo 1000:0`,
-			`mkdir R/dev 0755`, `create R/dev/sda 0644`, `mount "/dev/sda" "R/dev/sda" "bind" MS_BIND ""`,
+			`mknod R/dev/fifo p0600 0:0`, `chown R/dev/fifo 1000:0`,
+			`create R/dev/sda 0644`, `mount "/dev/sda" "R/dev/sda" "bind" MS_BIND ""`,
 		}},
 	}
 	for _, tt := range tests {
@@ -141,6 +146,10 @@ func TestPrepareDevices(t *testing.T) {
 }
 
 func TestPrepareExistingDevice(t *testing.T) {
+	forEachResolver(t, testPrepareExistingDevice)
+}
+
+func testPrepareExistingDevice(t *testing.T) {
 	spec := &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{
 		{Path: "/dev/fifo", Type: "p", FileMode: fileMode(0o600)},
 	}}}

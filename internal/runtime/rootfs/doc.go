@@ -17,12 +17,14 @@
 //  3. bind the rootfs onto itself (MS_BIND|MS_REC) so that it is a mount
 //     point, and open a handle on it;
 //  4. every entry of spec.Mounts, in order. Each destination is resolved
-//     inside the rootfs (symlinks and ".." cannot leave it), created there,
-//     opened, and the mount is made onto /proc/thread-self/fd/N of that
-//     handle rather than onto a path that could be swapped in between. A bind
-//     that asks for ro/nosuid/nodev/noexec/atime flags gets a second
-//     MS_BIND|MS_REMOUNT call; propagation options become extra calls after
-//     the mount. /dev stays writable until Finalize;
+//     inside the rootfs (symlinks and ".." cannot leave it: openat2 with
+//     RESOLVE_IN_ROOT where the kernel has it, filepath-securejoin
+//     otherwise), created there, opened, and the mount is made onto
+//     /proc/thread-self/fd/N of that handle rather than onto a path that
+//     could be swapped in between. A bind that asks for
+//     ro/nosuid/nodev/noexec/atime flags gets a second MS_BIND|MS_REMOUNT
+//     call; propagation options become extra calls after the mount. /dev
+//     stays writable until Finalize;
 //  5. unless /dev is bind-mounted from the host: the default device nodes
 //     plus spec.Linux.Devices (mknod, or a bind of the host's node inside a
 //     user namespace), /dev/ptmx → pts/ptmx, and the /dev/fd, /dev/stdin,

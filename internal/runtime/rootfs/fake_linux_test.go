@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
@@ -146,9 +145,9 @@ func (f *fakeSys) Umask(mask int) int {
 	return old
 }
 
-func (f *fakeSys) MkdirAllInRoot(root *os.File, path string, mode os.FileMode) (*os.File, error) {
-	f.record("mkdir %s%s %#o", f.showFd(int(root.Fd())), strings.TrimSuffix(path, "/"), mode)
-	return pathrs.MkdirAllHandle(root, path, mode)
+func (f *fakeSys) MkdirAllInRoot(dirfd int, path string, mode uint32) (int, error) {
+	f.record("mkdir %s/%s %#o", f.showFd(dirfd), strings.Trim(path, "/"), mode)
+	return kernel{}.MkdirAllInRoot(dirfd, path, mode)
 }
 
 func (f *fakeSys) Mknodat(dirfd int, name string, mode uint32, dev int) error {
@@ -288,4 +287,44 @@ func diffCalls(t *testing.T, got, want []string) {
 			return
 		}
 	}
+}
+
+// forEachResolver runs test once with each way of resolving paths in the
+// rootfs: openat2, when the kernel has it, and filepath-securejoin.
+func forEachResolver(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("openat2", func(t *testing.T) {
+		if !openat2Supported() {
+			t.Skip("the kernel has no openat2")
+		}
+		test(t)
+	})
+	t.Run("securejoin", func(t *testing.T) {
+		withoutOpenat2(t)
+		test(t)
+	})
+}
+
+// withoutOpenat2 makes the package act, until the end of the test, as on a
+// kernel without openat2.
+func withoutOpenat2(t *testing.T) {
+	old := openat2Supported
+	openat2Supported = func() bool { return false }
+	t.Cleanup(func() { openat2Supported = old })
+}
+
+// openTestRoot opens the fake's rootfs as Prepare does, for tests of the
+// resolution alone.
+func openTestRoot(t *testing.T, f *fakeSys) *inRoot {
+	t.Helper()
+	fd, err := unix.Open(f.rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newInRoot(f, f.rootfs, fd)
+	t.Cleanup(func() {
+		r.close()
+		unix.Close(fd)
+	})
+	return r
 }

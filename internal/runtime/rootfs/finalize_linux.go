@@ -3,7 +3,6 @@ package rootfs
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -24,7 +23,7 @@ func Finalize(spec *specs.Spec, o Options) error {
 				return fmt.Errorf("read-only path %q: %w", p, err)
 			}
 		}
-		m := masker{sys: sys}
+		m := masker{sys: sys, null: -1}
 		defer m.close()
 		for _, p := range spec.Linux.MaskedPaths {
 			if err := m.mask(p); err != nil {
@@ -77,18 +76,18 @@ func remountReadonly(sys Syscalls, p string) error {
 // empty read-only tmpfs.
 type masker struct {
 	sys    Syscalls
-	null   *os.File
+	null   int // O_PATH handle on the checked /dev/null, -1 until opened
 	source string
 }
 
 func (m *masker) mask(p string) error {
-	if m.null == nil {
-		f, err := devNull()
+	if m.null < 0 {
+		fd, err := devNull()
 		if err != nil {
 			return err
 		}
-		m.null = f
-		m.source = nullSource(f)
+		m.null = fd
+		m.source = nullSource(fd)
 	}
 	err := m.sys.Mount(m.source, p, "", unix.MS_BIND, "")
 	switch {
@@ -102,20 +101,21 @@ func (m *masker) mask(p string) error {
 }
 
 func (m *masker) close() {
-	if m.null != nil {
-		m.null.Close()
+	if m.null >= 0 {
+		unix.Close(m.null)
 	}
 }
 
 // nullSource names the checked /dev/null handle for mount(2): through the
 // container's procfs when it has one (so the checked node is the one bound),
 // else by its path, checked an instant before.
-func nullSource(f *os.File) string {
+func nullSource(fd int) string {
 	for _, p := range []string{
-		fmt.Sprintf("/proc/thread-self/fd/%d", f.Fd()),
-		fmt.Sprintf("/proc/self/fd/%d", f.Fd()),
+		fmt.Sprintf("/proc/thread-self/fd/%d", fd),
+		fmt.Sprintf("/proc/self/fd/%d", fd),
 	} {
-		if _, err := os.Stat(p); err == nil {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil {
 			return p
 		}
 	}

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -59,8 +60,20 @@ func (kernel) Chroot(path string) error {
 
 func (kernel) Umask(mask int) int { return unix.Umask(mask) }
 
-func (kernel) MkdirAllInRoot(root *os.File, path string, mode os.FileMode) (*os.File, error) {
-	return pathrs.MkdirAllHandle(root, path, mode)
+func (kernel) MkdirAllInRoot(dirfd int, path string, mode uint32) (int, error) {
+	if openat2Supported() {
+		return mkdirAllInRoot(dirfd, path, mode)
+	}
+	root, err := dupFile(dirfd, "rootfs")
+	if err != nil {
+		return -1, err
+	}
+	defer root.Close()
+	f, err := pathrs.MkdirAllHandle(root, path, os.FileMode(mode))
+	if err != nil {
+		return -1, err
+	}
+	return detach(f)
 }
 
 func (kernel) Mknodat(dirfd int, name string, mode uint32, dev int) error {
@@ -111,17 +124,43 @@ func (kernel) Statfs(path string, buf *unix.Statfs_t) error {
 func (kernel) Mounts() ([]*mountinfo.Info, error) {
 	// The thread's own table: the caller's thread is the one whose mount
 	// namespace and root are being changed.
-	f, err := os.Open("/proc/thread-self/mountinfo")
-	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.Open("/proc/self/mountinfo")
+	b, err := readFile("/proc/thread-self/mountinfo")
+	if errors.Is(err, unix.ENOENT) {
+		b, err = readFile("/proc/self/mountinfo")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
-	defer f.Close()
-	infos, err := mountinfo.GetMountsFromReader(f, nil)
+	infos, err := mountinfo.GetMountsFromReader(bytes.NewReader(b), nil)
 	if err != nil {
 		return nil, fmt.Errorf("parse mount table: %w", err)
 	}
 	return infos, nil
+}
+
+// readFile reads a whole file with plain system calls: an *os.File would
+// also set it non-blocking and try to register it with the runtime's poller.
+func readFile(p string) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 16<<10)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: p, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }

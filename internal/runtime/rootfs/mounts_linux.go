@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -63,7 +62,7 @@ func (p *preparer) mountFS(m specs.Mount, o mountOptions) error {
 		}
 		// A handle opened before the mount keeps reaching the directory
 		// the tmpfs is about to cover.
-		lower, err = pathrs.Reopen(t.file, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+		lower, err = reopenDir(t)
 		if err != nil {
 			return fmt.Errorf("open %q for tmpcopyup: %w", t.rel, err)
 		}
@@ -82,7 +81,7 @@ func (p *preparer) mountFS(m specs.Mount, o mountOptions) error {
 	}
 	defer top.Close()
 	if o.TmpCopyUp {
-		upper, err := pathrs.Reopen(top.file, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+		upper, err := reopenDir(top)
 		if err != nil {
 			return fmt.Errorf("open new tmpfs on %q: %w", t.rel, err)
 		}
@@ -214,4 +213,11 @@ func (p *preparer) mountSysfs(m specs.Mount, o mountOptions) error {
 	bo := o
 	bo.Flags |= unix.MS_BIND | unix.MS_REC
 	return p.afterBind(t.rel, bo, ro)
+}
+
+// reopenDir opens the directory of an O_PATH handle for reading, through
+// its /proc link: the same link the mounts are made through, so it reaches
+// that very directory however the path changes meanwhile.
+func reopenDir(t *target) (*os.File, error) {
+	return os.OpenFile(t.path(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }

@@ -50,9 +50,14 @@ type Syscalls interface {
 	Chroot(path string) error
 	// Umask sets the process umask and returns the previous one.
 	Umask(mask int) int
-	// MkdirAllInRoot creates path (and its parents) inside root without
-	// ever leaving it, and returns a handle on the final directory.
-	MkdirAllInRoot(root *os.File, path string, mode os.FileMode) (*os.File, error)
+	// MkdirAllInRoot creates path (and its parents) below dirfd, an O_PATH
+	// handle on a directory inside the rootfs, without ever leaving it,
+	// and returns an O_PATH handle on the final directory, which the
+	// caller closes. The package calls it only to create what is missing:
+	// dirfd is the deepest directory of the destination that exists, and
+	// path the names to create below it. Where the kernel has openat2, a
+	// symlink met on the way is refused, not followed.
+	MkdirAllInRoot(dirfd int, path string, mode uint32) (int, error)
 	Mknodat(dirfd int, name string, mode uint32, dev int) error
 	// CreateFileAt creates an empty regular file; it fails with EEXIST when
 	// name exists and never follows a symlink.

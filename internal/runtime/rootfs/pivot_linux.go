@@ -35,18 +35,18 @@ func Pivot(o Options, noPivot bool) error {
 }
 
 func pivotRoot(sys Syscalls, rootfs string) error {
-	oldRoot, err := os.OpenFile("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	oldRoot, err := openDir("/")
 	if err != nil {
 		return fmt.Errorf("open old root: %w", err)
 	}
-	defer oldRoot.Close()
-	newRoot, err := os.OpenFile(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	defer unix.Close(oldRoot)
+	newRoot, err := openDir(rootfs)
 	if err != nil {
 		return fmt.Errorf("open rootfs: %w", err)
 	}
-	defer newRoot.Close()
+	defer unix.Close(newRoot)
 
-	if err := sys.Fchdir(int(newRoot.Fd())); err != nil {
+	if err := sys.Fchdir(newRoot); err != nil {
 		return fmt.Errorf("enter rootfs: %w", err)
 	}
 	// With new_root and put_old both ".", the old root ends up mounted on
@@ -56,7 +56,7 @@ func pivotRoot(sys Syscalls, rootfs string) error {
 	}
 	// The kernel leaves the cwd on the old root, but nothing promises it:
 	// go there explicitly.
-	if err := sys.Fchdir(int(oldRoot.Fd())); err != nil {
+	if err := sys.Fchdir(oldRoot); err != nil {
 		return fmt.Errorf("enter old root: %w", err)
 	}
 	if err := sys.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
@@ -90,12 +90,12 @@ func moveRoot(sys Syscalls, rootfs string) error {
 	if err := hideHostPseudoFS(sys, rootfs); err != nil {
 		return err
 	}
-	newRoot, err := os.OpenFile(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	newRoot, err := openDir(rootfs)
 	if err != nil {
 		return fmt.Errorf("open rootfs: %w", err)
 	}
-	defer newRoot.Close()
-	if err := sys.Fchdir(int(newRoot.Fd())); err != nil {
+	defer unix.Close(newRoot)
+	if err := sys.Fchdir(newRoot); err != nil {
 		return fmt.Errorf("enter rootfs: %w", err)
 	}
 	if err := sys.Mount(rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
@@ -158,4 +158,13 @@ func underAny(p string, dirs []string) bool {
 		}
 	}
 	return false
+}
+
+// openDir opens a directory to fchdir into, as a plain descriptor.
+func openDir(p string) (int, error) {
+	fd, err := unix.Open(p, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return fd, nil
 }

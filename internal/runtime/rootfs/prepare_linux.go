@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -33,25 +34,32 @@ func Prepare(spec *specs.Spec, o Options) error {
 	if err := sys.Mount("", "/", "", flags, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
-	if err := makeParentPrivate(sys, rootfs); err != nil {
-		return err
+	p := &preparer{sys: sys, opts: o}
+	// A recursive change to anything but shared (rprivate, the default,
+	// rslave, runbindable) leaves no mount of the namespace shared: the
+	// rootfs' parent cannot be, and the mount table need not be read.
+	if flags&unix.MS_REC == 0 || flags&unix.MS_SHARED != 0 {
+		infos, err := p.mountTable()
+		if err != nil {
+			return err
+		}
+		if err := makeParentPrivate(sys, rootfs, infos); err != nil {
+			return err
+		}
 	}
 	if err := sys.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs onto itself: %w", err)
 	}
 	// Opened only now, so that the handle refers to the bind mount and
 	// everything mounted through it stacks on the new mount.
-	dir, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open rootfs: %w", err)
+		return fmt.Errorf("open rootfs: %w", &os.PathError{Op: "open", Path: rootfs, Err: err})
 	}
-	defer dir.Close()
+	defer unix.Close(dir)
+	p.root = newInRoot(sys, rootfs, dir)
+	defer p.root.close()
 
-	p := &preparer{
-		sys:  sys,
-		opts: o,
-		root: &inRoot{sys: sys, path: rootfs, handle: dir},
-	}
 	for _, m := range spec.Mounts {
 		if err := p.mount(m); err != nil {
 			return fmt.Errorf("mount %q (%s) on %q: %w", m.Source, m.Type, m.Destination, err)
@@ -70,16 +78,28 @@ type preparer struct {
 	sys  Syscalls
 	opts Options
 	root *inRoot
+	// mounts is the mount table, read once on first use (see mountTable).
+	mounts []*mountinfo.Info
+}
+
+// mountTable returns the mount table, read on the first call only: what
+// Prepare needs from it (the propagation of the rootfs' parent, the host's
+// cgroup v1 hierarchies) is not changed by what Prepare mounts.
+func (p *preparer) mountTable() ([]*mountinfo.Info, error) {
+	if p.mounts == nil {
+		infos, err := p.sys.Mounts()
+		if err != nil {
+			return nil, err
+		}
+		p.mounts = infos
+	}
+	return p.mounts, nil
 }
 
 // makeParentPrivate makes the mount that holds rootfs private when it is
 // shared: pivot_root and MS_MOVE refuse a shared parent, and the bind of the
 // rootfs would otherwise propagate to the parent's peers.
-func makeParentPrivate(sys Syscalls, rootfs string) error {
-	infos, err := sys.Mounts()
-	if err != nil {
-		return err
-	}
+func makeParentPrivate(sys Syscalls, rootfs string, infos []*mountinfo.Info) error {
 	var (
 		best     string
 		optional string

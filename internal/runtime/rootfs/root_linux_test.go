@@ -51,6 +51,14 @@ type scenario struct {
 	InUserNS    bool
 	NoPivot     bool
 	PrepareOnly bool
+	// NoOpenat2 makes the child resolve paths as on a kernel without
+	// openat2.
+	NoOpenat2 bool
+	// Iterations, when positive, makes the child a benchmark: it runs
+	// Prepare that many times, detaching the rootfs bind (and everything
+	// Prepare stacked on it) after each run, and reports the time spent in
+	// Prepare alone.
+	Iterations int
 }
 
 // report is what the child found.
@@ -63,6 +71,9 @@ type report struct {
 	Mounts []string
 	// Facts are observations made inside the finished container.
 	Facts map[string]string
+	// PrepareNs is the time spent in Prepare over all the iterations of a
+	// benchmark child.
+	PrepareNs int64
 }
 
 func childMain(cfg string) int {
@@ -71,8 +82,14 @@ func childMain(cfg string) int {
 		fmt.Fprintln(os.Stderr, "child: bad scenario:", err)
 		return 2
 	}
+	if sc.NoOpenat2 {
+		openat2Supported = func() bool { return false }
+	}
 	o := Options{Rootfs: sc.Rootfs, CgroupPaths: sc.CgroupPaths, CgroupV2: sc.CgroupV2, InUserNS: sc.InUserNS}
 	var rep report
+	if sc.Iterations > 0 {
+		return benchChild(sc, o)
+	}
 	if err := Prepare(sc.Spec, o); err != nil {
 		rep.PrepareErr = err.Error()
 	} else if !sc.PrepareOnly {
@@ -288,7 +305,7 @@ func gatherFacts() map[string]string {
 // testBase makes a temporary directory whose name marks everything the
 // root tests create, and checks at the end that no mount under it is left
 // in the host's mount table.
-func testBase(t *testing.T) string {
+func testBase(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "berth-rootfs-test-")
 	if err != nil {
@@ -309,7 +326,7 @@ func testBase(t *testing.T) string {
 
 // assertNoHostMounts fails if the host's mount table has anything under
 // dir.
-func assertNoHostMounts(t *testing.T, dir string) {
+func assertNoHostMounts(t testing.TB, dir string) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -323,7 +340,7 @@ func assertNoHostMounts(t *testing.T, dir string) {
 }
 
 // buildRootfs lays out a busybox image under dir.
-func buildRootfs(t *testing.T, dir string) {
+func buildRootfs(t testing.TB, dir string) {
 	t.Helper()
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
@@ -363,7 +380,7 @@ func buildRootfs(t *testing.T, dir string) {
 
 // hostCgroups returns the CgroupPaths that bind the test process' own
 // cgroups, and whether the host is cgroup v2 only.
-func hostCgroups(t *testing.T) (map[string]string, bool) {
+func hostCgroups(t testing.TB) (map[string]string, bool) {
 	t.Helper()
 	var st unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
@@ -418,7 +435,7 @@ func hostCgroups(t *testing.T) (map[string]string, bool) {
 
 // runChild runs a scenario in a child in new namespaces and returns its
 // report.
-func runChild(t *testing.T, sc scenario, userns bool) report {
+func runChild(t testing.TB, sc scenario, userns bool) report {
 	t.Helper()
 	cfg, err := json.Marshal(sc)
 	if err != nil {
@@ -447,12 +464,15 @@ func runChild(t *testing.T, sc scenario, userns bool) report {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("child report: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
+	if sc.Iterations > 0 {
+		return rep
+	}
 	t.Logf("child report: prepare %q, pivot %q, finalize %q\nmounts:\n  %s",
 		rep.PrepareErr, rep.PivotErr, rep.FinalizeErr, strings.Join(rep.Mounts, "\n  "))
 	return rep
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -466,14 +486,17 @@ func TestContainerRootfs(t *testing.T) {
 	needRoot(t)
 	cgroupPaths, cgroupV2 := hostCgroups(t)
 	for _, v := range []struct {
-		name    string
-		userns  bool
-		noPivot bool
+		name      string
+		userns    bool
+		noPivot   bool
+		noOpenat2 bool
 	}{
-		{"pivot_root", false, false},
-		{"no pivot", false, true},
-		{"userns pivot_root", true, false},
-		{"userns no pivot", true, true},
+		{"pivot_root", false, false, false},
+		{"no pivot", false, true, false},
+		{"userns pivot_root", true, false, false},
+		{"userns no pivot", true, true, false},
+		{"pivot_root without openat2", false, false, true},
+		{"userns without openat2", true, false, true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			base := testBase(t)
@@ -498,7 +521,7 @@ func TestContainerRootfs(t *testing.T) {
 			}
 			rep := runChild(t, scenario{
 				Spec: spec, Rootfs: rootfs, CgroupPaths: cgroupPaths, CgroupV2: cgroupV2,
-				InUserNS: v.userns, NoPivot: v.noPivot,
+				InUserNS: v.userns, NoPivot: v.noPivot, NoOpenat2: v.noOpenat2,
 			}, v.userns)
 			if rep.PrepareErr != "" || rep.PivotErr != "" || rep.FinalizeErr != "" {
 				t.Fatalf("child failed: prepare %q, pivot %q, finalize %q", rep.PrepareErr, rep.PivotErr, rep.FinalizeErr)
@@ -595,6 +618,23 @@ func TestContainerRootfs(t *testing.T) {
 // in no case does anything appear in the outside directory.
 func TestHostileImage(t *testing.T) {
 	needRoot(t)
+	t.Run("openat2", func(t *testing.T) {
+		if !openat2Supported() {
+			t.Skip("the kernel has no openat2")
+		}
+		testHostileImage(t, false)
+	})
+	t.Run("securejoin", func(t *testing.T) { testHostileImage(t, true) })
+}
+
+func testHostileImage(t *testing.T, noOpenat2 bool) {
+	// Through the container's procfs, /proc/self/root is the host's root.
+	// openat2 refuses such a magic link; filepath-securejoin reads it as a
+	// link to "/", which is the rootfs.
+	magicErr, magicLands := "too many levels of symbolic links", ""
+	if noOpenat2 {
+		magicErr, magicLands = "", "/OUT"
+	}
 	tests := []struct {
 		name string
 		// links are symlinks to create in the rootfs; "OUT" in a target
@@ -644,6 +684,19 @@ func TestHostileImage(t *testing.T) {
 			},
 			landsAt: "/OUT",
 		},
+		{
+			name:  "bind destination through /proc/self/root",
+			links: map[string]string{"data": "/proc/self/root/OUT"},
+			mounts: func(src string) []specs.Mount {
+				return []specs.Mount{
+					{Destination: "/proc", Type: "proc", Source: "proc"},
+					{Destination: "/data", Type: "bind", Source: src, Options: []string{"rbind"}},
+					{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid"}},
+				}
+			},
+			errHas:  magicErr,
+			landsAt: magicLands,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -662,7 +715,7 @@ func TestHostileImage(t *testing.T) {
 				}
 			}
 			spec := &specs.Spec{Root: &specs.Root{Path: rootfs}, Mounts: tt.mounts(src), Linux: &specs.Linux{}}
-			rep := runChild(t, scenario{Spec: spec, Rootfs: rootfs, PrepareOnly: true}, false)
+			rep := runChild(t, scenario{Spec: spec, Rootfs: rootfs, PrepareOnly: true, NoOpenat2: noOpenat2}, false)
 
 			if tt.errHas != "" {
 				if !strings.Contains(rep.PrepareErr, tt.errHas) {
