@@ -110,7 +110,7 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	c.rec.CgroupPaths, c.rec.CgroupV2 = cg.Paths(), cg.Version() == 2
 
 	extra := []*os.File{fifo}
-	consoleDone, consoleSock, err := c.consoleEndpoint(spec, o)
+	consoleDone, consoleSock, err := consoleFor(spec.Process, o.ConsoleSocket, o.Console)
 	if err != nil {
 		return nil, err
 	}
@@ -212,13 +212,10 @@ func hasNS(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
 	return false
 }
 
-// consoleEndpoint returns the descriptor the init process sends its pty
-// master to, and for in-process delivery a channel that reports when the
-// master has been handed to o.Console.
-func (c *Container) consoleEndpoint(spec *specs.Spec, o CreateOpts) (<-chan error, *os.File, error) {
-	return consoleFor(spec.Process, o.ConsoleSocket, o.Console)
-}
-
+// consoleFor returns the descriptor the init process sends its pty master
+// to (a connection to socketPath, or one end of a socketpair whose other end
+// hands the master to receive in-process), and for in-process delivery a
+// channel that reports when receive has it. Nothing without a terminal.
 func consoleFor(p *specs.Process, socketPath string, receive func(*os.File)) (<-chan error, *os.File, error) {
 	if !p.Terminal {
 		return nil, nil, nil

@@ -136,7 +136,7 @@ func validID(id string) error {
 	return nil
 }
 
-// stateJSON is the OCI state of a container.
+// stateOf is the OCI state of a container with the given status.
 func stateOf(r *record, status specs.ContainerState) *specs.State {
 	s := &specs.State{
 		Version:     specs.Version,
