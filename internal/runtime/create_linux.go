@@ -74,9 +74,6 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 			os.RemoveAll(dir)
 		}
 	}()
-	if err := writeJSONAtomic(filepath.Join(dir, configFile), spec); err != nil {
-		return nil, err
-	}
 	fifoPath := filepath.Join(dir, fifoFile)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("exec fifo: %w", err)
@@ -119,13 +116,24 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		extra = append(extra, consoleSock)
 	}
 
-	// Make the cgroup and set its limits; the init process joins it in spawn.
-	if err := cg.Apply(-1, withDefaultDevices(spec.Linux.Resources)); err != nil {
-		return nil, err
+	// Make the cgroup and set its limits (the init process joins it in
+	// spawn), and keep the spec. Where the init can start before its cgroup
+	// exists (it joins after its start), this runs while it starts.
+	setup := func() error {
+		if err := cg.Apply(-1, withDefaultDevices(spec.Linux.Resources)); err != nil {
+			return err
+		}
+		return writeJSONAtomic(filepath.Join(dir, configFile), spec)
 	}
 	plan := planFromSpec(spec)
 	plan.cgroup = cgroupJoinFor(cg)
-	p, err := r.spawn(plan, o.IO, extra)
+	if plan.cgroup.dir != "" {
+		if err := setup(); err != nil {
+			return nil, err
+		}
+		setup = nil
+	}
+	p, err := r.spawn(plan, o.IO, extra, setup)
 	if err != nil {
 		return nil, err
 	}

@@ -161,7 +161,7 @@ func (c *Container) Exec(ctx context.Context, p *specs.Process, o ExecOpts) (*Pr
 	}
 	plan := planJoin(c.rec.Pid)
 	plan.cgroup = cgroupJoinFor(cg)
-	ip, err := c.rt.spawn(plan, o.IO, extra)
+	ip, err := c.rt.spawn(plan, o.IO, extra, nil)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}

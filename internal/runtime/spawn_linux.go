@@ -152,7 +152,11 @@ type initProc struct {
 // cgroup v2 it is cloned straight into its cgroup (CLONE_INTO_CGROUP), on v1
 // it moves itself, single-threaded, by writing "0" to each hierarchy's
 // "tasks" file, which does not take that lock (see cgroupJoin).
-func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File) (*initProc, error) {
+//
+// whileStarting, when set, runs after the child is started and before it is
+// let past its first wait: work the child does not need yet (the cgroup it
+// joins then, the state files) overlaps with its exec.
+func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File, whileStarting func() error) (*initProc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -217,6 +221,11 @@ func (r *Runtime) spawn(plan nsPlan, stdio IO, extra []*os.File) (*initProc, err
 	fail := func(err error) (*initProc, error) {
 		p.kill()
 		return nil, err
+	}
+	if whileStarting != nil {
+		if err := whileStarting(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := p.expectByte('R'); err != nil {
 		return fail(err)

@@ -13,9 +13,9 @@
 //
 // Protocol on the socket whose number is in _BERTH_NSEXEC_FD:
 //
+//	child  -> 'R'             waiting: the parent prepares the cgroup
+//	child  <- 'G'             go on (on cgroup v2 the child is already in it)
 //	(write "0" to every file in _BERTH_NSEXEC_CGROUPS: cgroup v1 "tasks")
-//	child  -> 'R'             about to wait: the parent may move the child
-//	child  <- 'G'             parent has placed the child in its cgroup
 //	(setns into every path in _BERTH_NSEXEC_JOIN, user namespace first)
 //	(unshare(CLONE_NEWUSER) if requested, then:)
 //	child  -> 'U'             please write my uid_map/gid_map

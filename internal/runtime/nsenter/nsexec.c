@@ -195,15 +195,17 @@ void berth_nsexec(void)
 				joined_pid = 1;
 	}
 
+	// Tell the parent we wait; it lets us go once our cgroup exists (or,
+	// on cgroup v2 without CLONE_INTO_CGROUP, after it moved us there).
+	write_all("R", 1);
+	expect('G');
 	// Join the container's cgroup v1 hierarchies while still in the
 	// host's mount namespace: a single-threaded process that moves itself
 	// through "tasks" avoids the kernel's threadgroup lock (see spawn in
-	// the runtime). Then tell the parent we wait: on cgroup v2 it moves us.
+	// the runtime).
 	const char *cgenv = getenv("_BERTH_NSEXEC_CGROUPS");
 	if (cgenv && *cgenv)
 		join_cgroups(cgenv);
-	write_all("R", 1);
-	expect('G');
 	join_all(joins, njoin);
 
 	if (flags & CLONE_NEWUSER) {
