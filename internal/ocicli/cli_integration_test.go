@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as berth-runtime: with BERTH_TEST_CLI set it runs
@@ -307,5 +308,38 @@ func TestCLISpecFeaturesAndErrors(t *testing.T) {
 	}
 	if _, stderr, code := c.run("kill", "nope", "NOTASIGNAL"); code == 0 || !strings.Contains(stderr, "signal") {
 		t.Errorf("bad signal: exit %d %q", code, stderr)
+	}
+}
+
+func TestCLIRunForwardsSignals(t *testing.T) {
+	c := newCLI(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	b := bundle(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/ready", Type: "bind", Source: filepath.Dir(ready), Options: []string{"rbind"}})
+	}, "sh", "-c", `trap "exit 7" TERM; touch /ready/ready; while true; do sleep 0.05; done`)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "--root", c.root, "run", "--bundle", b, "sig1")
+	cmd.Env = append(os.Environ(), "BERTH_TEST_CLI=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("container did not start")
+		}
+	}
+	if err := cmd.Process.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Errorf("run after SIGTERM: %v, want exit status 7 from the container's trap", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 
 	"github.com/containerd/console"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -68,38 +69,37 @@ func (t *terminal) close() {
 	}
 }
 
+// forwardedSignals are relayed to the container's process by run and exec.
+// (Asking for every signal costs milliseconds at start and at stop.)
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGWINCH,
+}
+
 // forwardSignals relays the signals the caller receives to pid, and window
 // size changes to the terminal, until the returned function is called.
+// After that they are ignored until the CLI exits, which it does right
+// after: un-registering the handlers would only cost time.
 func forwardSignals(pid int, t *terminal) func() {
 	ch := make(chan os.Signal, 32)
-	signal.Notify(ch)
-	done := make(chan struct{})
+	signal.Notify(ch, forwardedSignals...)
+	var stopped atomic.Bool
 	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-ch:
-				sig, ok := s.(unix.Signal)
-				if !ok {
-					continue
-				}
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				case unix.SIGWINCH:
-					if t != nil {
-						t.resize()
-					}
-				default:
-					_ = unix.Kill(pid, sig)
-				}
+		for s := range ch {
+			sig, ok := s.(unix.Signal)
+			if !ok || stopped.Load() {
+				continue
 			}
+			if sig == unix.SIGWINCH {
+				if t != nil {
+					t.resize()
+				}
+				continue
+			}
+			_ = unix.Kill(pid, sig)
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
+	return func() { stopped.Store(true) }
 }
 
 // toRootless adapts a spec for an unprivileged caller: a user namespace that
