@@ -336,7 +336,22 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 			}
 		}
 	}
-	return os.RemoveAll(c.dir)
+	return removeStateDir(c.dir)
+}
+
+// removeStateDir removes a container's state directory: the files the
+// runtime puts there, then the directory (RemoveAll only if something else
+// was left in it).
+func removeStateDir(dir string) error {
+	for _, f := range []string{stateFile, configFile, fifoFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return os.RemoveAll(dir)
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return os.RemoveAll(dir)
+	}
+	return nil
 }
 
 // killAndWait sends SIGKILL to every process of the container and waits until
