@@ -264,6 +264,9 @@ func notRuntimeBinary(path string) error {
 func searchPath(p *specs.Process) (string, error) {
 	name := p.Args[0]
 	if strings.Contains(name, "/") {
+		if !executable(name) {
+			return "", fmt.Errorf("exec: %q: no such executable file", name)
+		}
 		return name, nil
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -276,13 +279,17 @@ func searchPath(p *specs.Process) (string, error) {
 		if dir == "" {
 			dir = "."
 		}
-		cand := dir + "/" + name
-		var st unix.Stat_t
-		if unix.Stat(cand, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
+		if cand := dir + "/" + name; executable(cand) {
 			return cand, nil
 		}
 	}
 	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+// executable reports whether path is a regular file with an execute bit.
+func executable(path string) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0
 }
 
 // processEnv is the process environment, with HOME filled in from the

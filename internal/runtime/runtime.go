@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime/cgroups"
 	"github.com/berth-dev/berth/internal/runtime/nsenter"
@@ -318,11 +319,14 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 			return err
 		}
 	}
-	reap(&c.rec)
+	reap(ctx, &c.rec)
 	if cg, err := c.cgroup(); err == nil {
 		// Stray processes (for example from exec) would keep the cgroup busy.
 		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
 			_ = signalAll(cg, syscall.SIGKILL)
+			if err := waitEmpty(ctx, cg); err != nil {
+				return fmt.Errorf("delete container %q: %w", c.rec.ID, err)
+			}
 		}
 		if err := cg.Destroy(); err != nil {
 			return fmt.Errorf("delete container %q: %w", c.rec.ID, err)
@@ -352,6 +356,25 @@ func removeStateDir(dir string) error {
 		return os.RemoveAll(dir)
 	}
 	return nil
+}
+
+// waitEmpty waits until no process is left in the cgroup: killed processes
+// (and a PID namespace's init that is already a zombie) stay listed until
+// the kernel has finished their exit.
+func waitEmpty(ctx context.Context, cg cgroupManager) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
+		pids, err := cg.Pids()
+		if err != nil || len(pids) == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v still in the cgroup after SIGKILL: %w", pids, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 // killAndWait sends SIGKILL to every process of the container and waits until

@@ -773,3 +773,62 @@ exec sleep 1000`)
 		t.Errorf("v2 cgroup %s left after delete: %v", dir, err)
 	}
 }
+
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		args   []string
+		want   string
+	}{
+		{"bind source missing", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/nonexistent/berth", Options: []string{"rbind"}})
+		}, []string{"true"}, "/nonexistent/berth"},
+		{"program missing", nil, []string{"/no/such/program"}, "no/such/program"},
+		{"unknown capability", func(s *specs.Spec) {
+			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_NOT_A_CAP")
+		}, []string{"true"}, "CAP_NOT_A_CAP"},
+		{"bad sysctl", func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"kernel.no_such_knob": "1"}
+		}, []string{"true"}, "no_such_knob"},
+		{"failing createRuntime hook", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/false"}}}
+		}, []string{"true"}, "/bin/false"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("fail%d", i)
+			_, err := h.rt.Create(ctx, id, h.bundle(tt.mutate, tt.args...), runtime.CreateOpts{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("create error = %v, want one naming %q", err, tt.want)
+			}
+			if _, err := h.rt.Load(id); err == nil {
+				t.Error("a failed create left its state behind")
+			}
+			if _, err := os.Stat(filepath.Join(h.rt.Root, id)); !os.IsNotExist(err) {
+				t.Errorf("state directory left: %v", err)
+			}
+			// LeakCheck (at the end of the test) covers cgroups, mounts and
+			// processes.
+		})
+	}
+}
+
+// TestForceDeleteRightAfterCreate deletes created containers at once: the
+// init of a PID namespace is a zombie, still listed in its cgroup, for a
+// moment after SIGKILL, and neither the zombie nor the cgroup may stay.
+func TestForceDeleteRightAfterCreate(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	for i := 0; i < 8; i++ {
+		c, err := h.rt.Create(ctx, fmt.Sprint("quick", i), h.bundle(nil, "sleep", "1000"), runtime.CreateOpts{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, true); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,13 +162,27 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // reap collects the exit status of a dead init process when the caller is its
-// parent, so that no zombie stays behind; otherwise it does nothing.
-func reap(r *record) {
+// parent, so that no zombie stays behind; otherwise it does nothing. The
+// init of a PID namespace is a zombie for a moment before its parent can
+// collect it (the kernel first tears the namespace down), so a parent polls
+// briefly.
+func reap(ctx context.Context, r *record) {
 	if r.Pid <= 0 {
 		return
 	}
-	if start, zombie, err := procStartTime(r.Pid); err == nil && zombie && start == r.PidStart {
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
+		start, zombie, err := procStartTime(r.Pid)
+		if err != nil || !zombie || start != r.PidStart {
+			return
+		}
 		var ws unix.WaitStatus
-		_, _ = unix.Wait4(r.Pid, &ws, unix.WNOHANG, nil)
+		if pid, err := unix.Wait4(r.Pid, &ws, unix.WNOHANG, nil); pid != 0 || err != nil {
+			return // collected, or not our child
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
 	}
 }
