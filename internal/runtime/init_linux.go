@@ -132,15 +132,16 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 	}
 	sock.Close()
 
-	// Block until Start opens the fifo for reading.
-	fifo, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", initFifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	// Block until Start opens the fifo for reading, and tell it we go on.
+	// The write end stays open, close-on-exec: Start sees it close when the
+	// program has been executed (or the init has died).
+	fifo, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", initFifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := fifo.Write([]byte{'0'}); err != nil {
+	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	fifo.Close()
 	unix.Close(initFifoFd)
 	state.Status = specs.StateRunning
 	if err := runHooks(ctx, spec.Hooks, hookStartContainer, state); err != nil {

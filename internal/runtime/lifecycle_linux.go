@@ -35,27 +35,20 @@ func (c *Container) Start(ctx context.Context) error {
 	// reading polls as readable once data arrives, and as hung up only
 	// after a writer has come and gone; until then poll just waits.
 	buf := make([]byte, 1)
-	for {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 10)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("poll exec fifo: %w", err)
-		}
-		if n > 0 {
-			if r, _ := unix.Read(fd, buf); r == 1 {
-				break
-			}
-			return fmt.Errorf("cannot start container %q: its init process has exited", c.rec.ID)
-		}
-		if !c.rec.alive() {
-			return fmt.Errorf("cannot start container %q: its init process has exited", c.rec.ID)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	if n, err := c.readFifo(ctx, fd, buf); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("cannot start container %q: its init process has exited", c.rec.ID)
 	}
 	if err := os.Remove(fifoPath); err != nil {
 		return err
+	}
+	if c.spec.Hooks != nil && len(c.spec.Hooks.Poststart) > 0 {
+		// Poststart hooks run after the program has been executed: the
+		// init's end of the fifo closes on exec.
+		if _, err := c.readFifo(ctx, fd, buf); err != nil {
+			return err
+		}
 	}
 	if c.spec.Hooks != nil {
 		state := stateOf(&c.rec, specs.StateRunning)
@@ -66,6 +59,28 @@ func (c *Container) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// readFifo waits for data or the writer's close on the exec fifo, checking
+// that the init process is still there; it returns what read returned.
+func (c *Container) readFifo(ctx context.Context, fd int, buf []byte) (int, error) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 10)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return 0, fmt.Errorf("poll exec fifo: %w", err)
+		}
+		if n > 0 {
+			r, _ := unix.Read(fd, buf)
+			return r, nil
+		}
+		if !c.rec.alive() {
+			return 0, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // ExitStatus is how a process ended.
