@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -119,8 +120,13 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	// Make the cgroup and set its limits (the init process joins it in
 	// spawn), and keep the spec. Where the init can start before its cgroup
 	// exists (it joins after its start), this runs while it starts.
+	var filter *seccomp.Program
 	setup := func() error {
 		if err := cg.Apply(-1, withDefaultDevices(spec.Linux.Resources)); err != nil {
+			return err
+		}
+		var err error
+		if filter, err = prepareSeccomp(spec); err != nil {
 			return err
 		}
 		return writeJSONAtomic(filepath.Join(dir, configFile), spec)
@@ -151,8 +157,9 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		ID:          id,
 		Bundle:      bundle,
 		Pid:         p.pid,
-		Spec:        spec,
+		Spec:        forInit(spec),
 		Process:     spec.Process,
+		Seccomp:     filter,
 		Rootfs:      rootfs,
 		CgroupPaths: c.rec.CgroupPaths,
 		CgroupV2:    c.rec.CgroupV2,

@@ -119,7 +119,7 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 	if err := applyProcess(cfg.Process, ops); err != nil {
 		return err
 	}
-	seccompLate, err := applySecurity(cfg.Process, seccompOf(spec), ops)
+	seccompLate, err := applySecurity(cfg.Process, cfg.Seccomp, ops)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func execInit(cfg *initConfig, ops procOps) error {
 	if err := applyProcess(cfg.Process, ops); err != nil {
 		return err
 	}
-	seccompLate, err := applySecurity(cfg.Process, seccompOf(cfg.Spec), ops)
+	seccompLate, err := applySecurity(cfg.Process, cfg.Seccomp, ops)
 	if err != nil {
 		return err
 	}
@@ -181,13 +181,6 @@ func execInit(cfg *initConfig, ops procOps) error {
 		}
 	}
 	return ops.Exec(path, cfg.Process.Args, processEnv(cfg.Process))
-}
-
-func seccompOf(spec *specs.Spec) *specs.LinuxSeccomp {
-	if spec.Linux == nil {
-		return nil
-	}
-	return spec.Linux.Seccomp
 }
 
 func hasNewNS(spec *specs.Spec, t specs.LinuxNamespaceType) bool {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -176,11 +177,15 @@ func (c *Container) Exec(ctx context.Context, p *specs.Process, o ExecOpts) (*Pr
 	}
 	plan := planJoin(c.rec.Pid)
 	plan.cgroup = cgroupJoinFor(cg)
-	ip, err := c.rt.spawn(plan, o.IO, extra, nil)
+	var filter *seccomp.Program
+	ip, err := c.rt.spawn(plan, o.IO, extra, func() (err error) {
+		filter, err = prepareSeccomp(c.spec)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	cfg := initConfig{Mode: "exec", Spec: c.spec, Process: p, Console: consoleSock != nil}
+	cfg := initConfig{Mode: "exec", Spec: forInit(c.spec), Process: p, Console: consoleSock != nil, Seccomp: filter}
 	if err := ip.send(cfg); err != nil {
 		ip.kill()
 		return nil, ip.exitError(fmt.Sprintf("exec: send config: %v", err))

@@ -21,7 +21,7 @@ type procOps interface {
 	WriteFile(path, data string) error
 	Setrlimit(resource int, soft, hard uint64) error
 	SetNoNewPrivs() error
-	LoadSeccomp(s *specs.LinuxSeccomp) error
+	LoadSeccomp(p *seccomp.Program) error
 	DropBounding(keep []string) error
 	SetKeepCaps(on bool) error
 	Setgroups(gids []int) error
@@ -87,7 +87,7 @@ func applyProcess(p *specs.Process, ops procOps) error {
 // (now while CAP_SYS_ADMIN is still held, or returned to be loaded right
 // before execve when no_new_privs allows it), the capability bounding set,
 // groups, gid, uid, the other capability sets, umask and working directory.
-func applySecurity(p *specs.Process, sc *specs.LinuxSeccomp, ops procOps) (late *specs.LinuxSeccomp, err error) {
+func applySecurity(p *specs.Process, sc *seccomp.Program, ops procOps) (late *seccomp.Program, err error) {
 	if p.NoNewPrivileges {
 		if err := ops.SetNoNewPrivs(); err != nil {
 			return nil, fmt.Errorf("no_new_privs: %w", err)
@@ -204,8 +204,8 @@ func (realOps) Setrlimit(res int, soft, hard uint64) error {
 	return syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard})
 }
 func (realOps) SetNoNewPrivs() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
-func (realOps) LoadSeccomp(s *specs.LinuxSeccomp) error {
-	return seccomp.Load(s)
+func (realOps) LoadSeccomp(p *seccomp.Program) error {
+	return p.Load()
 }
 func (realOps) DropBounding(keep []string) error {
 	c, err := capability.NewPid2(0)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,12 +25,12 @@ func (r *recordOps) rec(format string, a ...any) error {
 	return nil
 }
 
-func (r *recordOps) Sethostname(n string) error            { return r.rec("sethostname %s", n) }
-func (r *recordOps) Setdomainname(n string) error          { return r.rec("setdomainname %s", n) }
-func (r *recordOps) WriteFile(p, d string) error           { return r.rec("write %s=%s", p, d) }
-func (r *recordOps) Setrlimit(res int, s, h uint64) error  { return r.rec("rlimit %d %d %d", res, s, h) }
-func (r *recordOps) SetNoNewPrivs() error                  { return r.rec("nnp") }
-func (r *recordOps) LoadSeccomp(*specs.LinuxSeccomp) error { return r.rec("seccomp") }
+func (r *recordOps) Sethostname(n string) error           { return r.rec("sethostname %s", n) }
+func (r *recordOps) Setdomainname(n string) error         { return r.rec("setdomainname %s", n) }
+func (r *recordOps) WriteFile(p, d string) error          { return r.rec("write %s=%s", p, d) }
+func (r *recordOps) Setrlimit(res int, s, h uint64) error { return r.rec("rlimit %d %d %d", res, s, h) }
+func (r *recordOps) SetNoNewPrivs() error                 { return r.rec("nnp") }
+func (r *recordOps) LoadSeccomp(*seccomp.Program) error   { return r.rec("seccomp") }
 func (r *recordOps) DropBounding(keep []string) error {
 	return r.rec("bounding %s", strings.Join(keep, ","))
 }
@@ -89,9 +90,9 @@ func TestApplySecurityOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ops := &recordOps{}
-			var sc *specs.LinuxSeccomp
+			var sc *seccomp.Program
 			if tt.seccomp {
-				sc = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+				sc = &seccomp.Program{}
 			}
 			late, err := applySecurity(&tt.proc, sc, ops)
 			if err != nil {

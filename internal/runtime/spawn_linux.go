@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -123,6 +124,29 @@ type initConfig struct {
 	NewUTSNS    bool              `json:"newUTSNS,omitempty"`
 	InUserNS    bool              `json:"inUserNS,omitempty"`
 	Console     bool              `json:"console,omitempty"` // a console socket is fd 5
+	// Seccomp is the spec's profile, compiled by the runtime.
+	Seccomp *seccomp.Program `json:"seccomp,omitempty"`
+}
+
+// forInit returns what of spec the init process uses: the cgroup limits are
+// the runtime's business and the seccomp profile travels compiled (see
+// prepareSeccomp), so neither is sent to be decoded again.
+func forInit(spec *specs.Spec) *specs.Spec {
+	s := *spec
+	if spec.Linux != nil {
+		l := *spec.Linux
+		l.Resources, l.Seccomp = nil, nil
+		s.Linux = &l
+	}
+	return &s
+}
+
+// prepareSeccomp compiles the spec's seccomp profile, if it has one.
+func prepareSeccomp(spec *specs.Spec) (*seccomp.Program, error) {
+	if spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return nil, nil
+	}
+	return seccomp.Prepare(spec.Linux.Seccomp)
 }
 
 // Fixed descriptor numbers in an init process.

@@ -1,7 +1,6 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -44,21 +43,11 @@ func filterFlags(flags []specs.LinuxSeccompFlag) (uintptr, error) {
 // (runtime.LockOSThread). Load does not set PR_SET_NO_NEW_PRIVS: the caller
 // either did, or holds CAP_SYS_ADMIN in its user namespace.
 func Load(s *specs.LinuxSeccomp) error {
-	if s == nil {
-		return errors.New("seccomp: no seccomp profile")
-	}
-	if s.ListenerPath != "" {
-		return fmt.Errorf("seccomp: listenerPath %q: %w", s.ListenerPath, ErrNotifyUnsupported)
-	}
-	flags, err := filterFlags(s.Flags)
-	if err != nil {
-		return fmt.Errorf("seccomp: %w", err)
-	}
-	prog, err := Compile(s)
+	p, err := Prepare(s)
 	if err != nil {
 		return err
 	}
-	return install(prog, flags)
+	return p.Load()
 }
 
 // install loads prog into the kernel for the calling thread.
