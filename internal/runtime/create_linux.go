@@ -165,7 +165,6 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		CgroupV2:    c.rec.CgroupV2,
 		NoPivot:     o.NoPivot,
 		NewMountNS:  plan.flags&unix.CLONE_NEWNS != 0,
-		NewUTSNS:    plan.flags&unix.CLONE_NEWUTS != 0,
 		InUserNS:    plan.flags&unix.CLONE_NEWUSER != 0 || hasNS(spec, specs.UserNamespace),
 		Console:     consoleSock != nil,
 	}

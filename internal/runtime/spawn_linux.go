@@ -85,10 +85,6 @@ func planJoin(pid int) nsPlan {
 	var p nsPlan
 	for _, kind := range []string{"user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"} {
 		theirs := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
-		if kind == "pid" {
-			// A pid namespace applies to children: compare against ours.
-			theirs = fmt.Sprintf("/proc/%d/ns/pid", pid)
-		}
 		var a, b unix.Stat_t
 		if unix.Stat(theirs, &a) != nil {
 			continue // kernel without that namespace type
@@ -121,7 +117,6 @@ type initConfig struct {
 	CgroupV2    bool              `json:"cgroupV2,omitempty"`
 	NoPivot     bool              `json:"noPivot,omitempty"`
 	NewMountNS  bool              `json:"newMountNS,omitempty"`
-	NewUTSNS    bool              `json:"newUTSNS,omitempty"`
 	InUserNS    bool              `json:"inUserNS,omitempty"`
 	Console     bool              `json:"console,omitempty"` // a console socket is fd 5
 	// Seccomp is the spec's profile, compiled by the runtime.
