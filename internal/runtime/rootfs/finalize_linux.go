@@ -18,6 +18,13 @@ func Finalize(spec *specs.Spec, o Options) error {
 	}
 	sys := o.syscalls()
 	if spec.Linux != nil {
+		// A shared root: the bind of the rootfs came from a private parent
+		// (see Prepare) and pivot_root needs it unshared; share it now.
+		if flags, err := rootPropagation(spec.Linux.RootfsPropagation); err == nil && flags&unix.MS_SHARED != 0 {
+			if err := sys.Mount("", "/", "", flags, ""); err != nil {
+				return fmt.Errorf("make / shared: %w", err)
+			}
+		}
 		for _, p := range spec.Linux.ReadonlyPaths {
 			if err := readonlyPath(sys, p); err != nil {
 				return fmt.Errorf("read-only path %q: %w", p, err)

@@ -31,14 +31,23 @@ func Prepare(spec *specs.Spec, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := sys.Mount("", "/", "", flags, ""); err != nil {
+	// The container's root ends up with the requested propagation. An
+	// unbindable "/" could not be bound onto the rootfs: that is applied to
+	// the rootfs bind mount once it exists. A shared root is made shared
+	// by Finalize, after pivot_root, which refuses to pivot onto a shared
+	// mount.
+	hostFlags := flags
+	if flags&unix.MS_UNBINDABLE != 0 {
+		hostFlags = flags&unix.MS_REC | unix.MS_PRIVATE
+	}
+	if err := sys.Mount("", "/", "", hostFlags, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	p := &preparer{sys: sys, opts: o}
 	// A recursive change to anything but shared (rprivate, the default,
 	// rslave, runbindable) leaves no mount of the namespace shared: the
 	// rootfs' parent cannot be, and the mount table need not be read.
-	if flags&unix.MS_REC == 0 || flags&unix.MS_SHARED != 0 {
+	if hostFlags&unix.MS_REC == 0 || hostFlags&unix.MS_SHARED != 0 {
 		infos, err := p.mountTable()
 		if err != nil {
 			return err
@@ -49,6 +58,11 @@ func Prepare(spec *specs.Spec, o Options) error {
 	}
 	if err := sys.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs onto itself: %w", err)
+	}
+	if flags&unix.MS_UNBINDABLE != 0 {
+		if err := sys.Mount("", rootfs, "", flags, ""); err != nil {
+			return fmt.Errorf("set propagation of the rootfs: %w", err)
+		}
 	}
 	// Opened only now, so that the handle refers to the bind mount and
 	// everything mounted through it stacks on the new mount.
