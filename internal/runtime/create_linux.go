@@ -90,11 +90,13 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 			return nil, fmt.Errorf("exec fifo: %w", err)
 		}
 	}
-	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	// The init opens the fifo relative to the state directory: that works
+	// whatever its root and /proc are by then.
+	stateDir, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("exec fifo: %w", err)
+		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	defer fifo.Close()
+	defer stateDir.Close()
 
 	m, err := r.newCgroup(spec.Linux.CgroupsPath, id)
 	if err != nil {
@@ -107,7 +109,7 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 	cg = m
 	c.rec.CgroupPaths, c.rec.CgroupV2 = cg.Paths(), cg.Version() == 2
 
-	extra := []*os.File{fifo}
+	extra := []*os.File{stateDir}
 	consoleDone, consoleSock, err := consoleFor(spec.Process, o.ConsoleSocket, o.Console)
 	if err != nil {
 		return nil, err
@@ -164,7 +166,7 @@ func (r *Runtime) CreateFromSpec(ctx context.Context, id, bundle string, spec *s
 		CgroupPaths: c.rec.CgroupPaths,
 		CgroupV2:    c.rec.CgroupV2,
 		NoPivot:     o.NoPivot,
-		NewMountNS:  plan.flags&unix.CLONE_NEWNS != 0,
+		MountNS:     hasNS(spec, specs.MountNamespace),
 		InUserNS:    plan.flags&unix.CLONE_NEWUSER != 0 || hasNS(spec, specs.UserNamespace),
 		Console:     consoleSock != nil,
 	}

@@ -76,7 +76,7 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 	if !hasNewNS(spec, specs.CgroupNamespace) {
 		ro.CgroupPaths = cfg.CgroupPaths
 	}
-	if cfg.NewMountNS {
+	if cfg.MountNS {
 		if err := rootfs.Prepare(spec, ro); err != nil {
 			return fmt.Errorf("rootfs: %w", err)
 		}
@@ -98,17 +98,19 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 	if err := runHooks(ctx, spec.Hooks, hookCreateContainer, state); err != nil {
 		return err
 	}
-	if cfg.NewMountNS {
+	if cfg.MountNS {
 		if err := rootfs.Pivot(ro, cfg.NoPivot); err != nil {
 			return fmt.Errorf("pivot root: %w", err)
 		}
+	} else if err := enterRootfs(cfg.Rootfs); err != nil {
+		return err
 	}
 	if cfg.Process.Terminal {
 		if err := setupConsole(cfg.Process); err != nil {
 			return err
 		}
 	}
-	if cfg.NewMountNS {
+	if cfg.MountNS {
 		if err := rootfs.Finalize(spec, ro); err != nil {
 			return fmt.Errorf("rootfs: %w", err)
 		}
@@ -135,7 +137,7 @@ func createInit(cfg *initConfig, sock *os.File, dec *json.Decoder, ops procOps) 
 	// Block until Start opens the fifo for reading, and tell it we go on.
 	// The write end stays open, close-on-exec: Start sees it close when the
 	// program has been executed (or the init has died).
-	fifo, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", initFifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fifo, err := unix.Openat(initFifoFd, fifoFile, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
@@ -190,6 +192,19 @@ func hasNewNS(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
 		}
 	}
 	return false
+}
+
+// enterRootfs makes the rootfs the root of a container without a mount
+// namespace of its own: nothing can be mounted for it, but its programs
+// still see only its files.
+func enterRootfs(dir string) error {
+	if err := unix.Chroot(dir); err != nil {
+		return fmt.Errorf("chroot %s: %w", dir, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to the new root: %w", err)
+	}
+	return nil
 }
 
 // setupConsole creates a pty in the container's devpts, sends the master to

@@ -208,11 +208,10 @@ func (realOps) LoadSeccomp(p *seccomp.Program) error {
 	return p.Load()
 }
 func (realOps) DropBounding(keep []string) error {
+	// Nothing is loaded from /proc (a container without a mount namespace
+	// has none): the wanted bounding set is given in full.
 	c, err := capability.NewPid2(0)
 	if err != nil {
-		return err
-	}
-	if err := c.Load(); err != nil {
 		return err
 	}
 	caps, err := parseCaps(keep, nil)
@@ -244,10 +243,11 @@ func (realOps) ApplyCaps(spec *specs.LinuxCapabilities) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Load(); err != nil {
+	permitted, err := permittedCaps()
+	if err != nil {
 		return err
 	}
-	held := func(x capability.Cap) bool { return c.Get(capability.PERMITTED, x) }
+	held := func(x capability.Cap) bool { return x < 64 && permitted&(1<<uint(x)) != 0 }
 	sets := []struct {
 		which capability.CapType
 		names []string
@@ -286,6 +286,17 @@ func (realOps) Chdir(dir string) error { return unix.Chdir(dir) }
 func (realOps) Exec(path string, args, env []string) error {
 	err := unix.Exec(path, args, env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// permittedCaps returns the calling thread's permitted capability set, with
+// capget(2) rather than /proc, which may not exist in the container.
+func permittedCaps() (uint64, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
+	}
+	return uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32, nil
 }
 
 func setgroupsDenied() bool {

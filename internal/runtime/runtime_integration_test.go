@@ -832,3 +832,23 @@ func TestForceDeleteRightAfterCreate(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutMountNamespace(t *testing.T) {
+	h := newHarness(t)
+	// No mount namespace: nothing is mounted, the init changes root into
+	// the rootfs (and finds the exec fifo without /proc).
+	out, st := h.run("nomntns", func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.MountNamespace && n.Type != specs.CgroupNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+		s.Mounts = nil
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	}, "/bin/sh", "-c", `grep -c '^berth:' /etc/passwd; ls /proc | wc -l`)
+	if st.Code != 0 || !strings.HasPrefix(out, "1\n0\n") {
+		t.Errorf("exit %d, output %q: want the rootfs' /etc/passwd and an empty /proc", st.Code, out)
+	}
+}

@@ -116,7 +116,7 @@ type initConfig struct {
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	CgroupV2    bool              `json:"cgroupV2,omitempty"`
 	NoPivot     bool              `json:"noPivot,omitempty"`
-	NewMountNS  bool              `json:"newMountNS,omitempty"`
+	MountNS     bool              `json:"mountNS,omitempty"` // new or joined: the rootfs is set up in it
 	InUserNS    bool              `json:"inUserNS,omitempty"`
 	Console     bool              `json:"console,omitempty"` // a console socket is fd 5
 	// Seccomp is the spec's profile, compiled by the runtime.
@@ -147,7 +147,7 @@ func prepareSeccomp(spec *specs.Spec) (*seccomp.Program, error) {
 // Fixed descriptor numbers in an init process.
 const (
 	initSyncFd    = 3
-	initFifoFd    = 4
+	initFifoFd    = 4 // the state directory, holding the exec fifo
 	initConsoleFd = 5
 )
 
