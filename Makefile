@@ -1,6 +1,6 @@
 # berth build, test and benchmark entry points.
 #
-#   make build        static binaries in bin/
+#   make build        static binaries in bin/ (berth-runtime, berthd)
 #   make demo         build, then run containers with berth-runtime (root)
 #   make test         unit tests, and the root integration tests when run as root
 #   make conformance  OCI runtime-tools validation: berth-runtime next to runc (root)
@@ -28,13 +28,13 @@ TEST_FLAGS ?= -count=1 -timeout 15m -p 1
 
 all: build
 
-build: $(BIN)/berth-runtime
+build: $(BIN)/berth-runtime $(BIN)/berthd
 
 # Always rebuilt: go build is incremental and knows the dependencies.
-.PHONY: $(BIN)/berth-runtime
-$(BIN)/berth-runtime:
+.PHONY: $(BIN)/berth-runtime $(BIN)/berthd
+$(BIN)/berth-runtime $(BIN)/berthd:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(STATIC_TAGS)' -ldflags '$(STATIC_LDFLAGS)' -o $@ ./cmd/berth-runtime
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(STATIC_TAGS)' -ldflags '$(STATIC_LDFLAGS)' -o $@ ./cmd/$(notdir $@)
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not statically linked:" >&2; file $@ >&2; exit 1; }
 
 demo: build

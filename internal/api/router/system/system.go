@@ -1,0 +1,70 @@
+// Package system routes /_ping, /version and /info.
+package system
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth-dev/berth/internal/api/server"
+	"github.com/moby/moby/api/types/system"
+)
+
+// Backend is what the system routes need from the daemon.
+type Backend interface {
+	SystemInfo(ctx context.Context) (*system.Info, error)
+	SystemVersion(ctx context.Context) (*system.VersionResponse, error)
+}
+
+// Router serves the system routes.
+type Router struct {
+	Backend Backend
+	// MaxAPIVersion is announced by /_ping; the docker CLI negotiates down
+	// to it only when the ping carries it.
+	MaxAPIVersion string
+}
+
+// Routes implements server.Router.
+func (r *Router) Routes() []server.Route {
+	return []server.Route{
+		{Method: http.MethodGet, Path: "/_ping", Handler: r.ping},
+		{Method: http.MethodHead, Path: "/_ping", Handler: r.ping},
+		{Method: http.MethodGet, Path: "/version", Handler: r.version},
+		{Method: http.MethodGet, Path: "/info", Handler: r.info},
+	}
+}
+
+func (r *Router) ping(_ context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	h := w.Header()
+	h.Set("Api-Version", r.MaxAPIVersion)
+	// The classic builder: the docker CLI then builds through POST /build.
+	h.Set("Builder-Version", "1")
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if req.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte("OK"))
+	return err
+}
+
+func (r *Router) version(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	v, err := r.Backend.SystemVersion(ctx)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (r *Router) info(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	info, err := r.Backend.SystemInfo(ctx)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, info)
+	return nil
+}

@@ -1,0 +1,227 @@
+// Package daemon is berthd's composition root: it owns the data root and
+// builds the services behind the API routers' backends.
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/daemon/config"
+	"github.com/moby/moby/api/types/system"
+	"golang.org/x/sys/unix"
+)
+
+// Version of berth, set by the linker.
+var Version = "dev"
+
+// API versions served: the docker CLI and the moby client negotiate down to
+// the maximum; 1.40 is the oldest client moby's client supports.
+const (
+	MinAPIVersion = "1.40"
+	MaxAPIVersion = "1.56"
+)
+
+// Daemon is one berthd instance on one data root.
+type Daemon struct {
+	cfg     *config.Config
+	lock    *os.File
+	id      string
+	started time.Time
+}
+
+// New opens (creating it if needed) the data root and takes its lock: one
+// daemon per data root.
+func New(cfg *config.Config) (*Daemon, error) {
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(cfg.DataRoot, "berthd.lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("data root %s is in use by another berthd (lock %s): %w", cfg.DataRoot, lock.Name(), err)
+	}
+	id, err := engineID(filepath.Join(cfg.DataRoot, "engine-id"))
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &Daemon{cfg: cfg, lock: lock, id: id, started: time.Now()}, nil
+}
+
+// Close releases the data root.
+func (d *Daemon) Close() error { return d.lock.Close() }
+
+// engineID reads the daemon's persistent ID, creating it on first start.
+func engineID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(id + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write engine ID: %w", err)
+	}
+	return id, nil
+}
+
+// SystemVersion answers GET /version.
+func (d *Daemon) SystemVersion(context.Context) (*system.VersionResponse, error) {
+	return &system.VersionResponse{
+		Platform:      system.PlatformInfo{Name: "berth"},
+		Version:       Version,
+		APIVersion:    MaxAPIVersion,
+		MinAPIVersion: MinAPIVersion,
+		Os:            goruntime.GOOS,
+		Arch:          goruntime.GOARCH,
+		GoVersion:     goruntime.Version(),
+		KernelVersion: kernelVersion(),
+		Components: []system.ComponentVersion{
+			{Name: "Engine", Version: Version, Details: map[string]string{
+				"ApiVersion": MaxAPIVersion, "MinAPIVersion": MinAPIVersion, "Os": goruntime.GOOS, "Arch": goruntime.GOARCH,
+				"GoVersion": goruntime.Version(), "KernelVersion": kernelVersion(),
+			}},
+			{Name: "berth-runtime", Version: Version, Details: map[string]string{"GitCommit": ""}},
+		},
+	}, nil
+}
+
+// SystemInfo answers GET /info.
+func (d *Daemon) SystemInfo(context.Context) (*system.Info, error) {
+	var si unix.Sysinfo_t
+	_ = unix.Sysinfo(&si)
+	hostname, _ := os.Hostname()
+	cgroupVersion := "1"
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		cgroupVersion = "2"
+	}
+	return &system.Info{
+		ID:                 d.id,
+		Driver:             "overlay2",
+		DriverStatus:       [][2]string{{"Backing Filesystem", backingFS(d.cfg.DataRoot)}},
+		MemoryLimit:        true,
+		SwapLimit:          true,
+		CPUCfsPeriod:       true,
+		CPUCfsQuota:        true,
+		CPUShares:          true,
+		CPUSet:             true,
+		PidsLimit:          true,
+		OomKillDisable:     cgroupVersion == "1",
+		IPv4Forwarding:     readTrim("/proc/sys/net/ipv4/ip_forward") == "1",
+		Debug:              d.cfg.Debug,
+		NGoroutines:        goruntime.NumGoroutine(),
+		SystemTime:         time.Now().Format(time.RFC3339Nano),
+		LoggingDriver:      "json-file",
+		CgroupDriver:       "cgroupfs",
+		CgroupVersion:      cgroupVersion,
+		KernelVersion:      kernelVersion(),
+		OperatingSystem:    osRelease("PRETTY_NAME"),
+		OSVersion:          osRelease("VERSION_ID"),
+		OSType:             goruntime.GOOS,
+		Architecture:       machine(),
+		IndexServerAddress: "https://index.docker.io/v1/",
+		NCPU:               goruntime.NumCPU(),
+		MemTotal:           int64(si.Totalram) * int64(si.Unit),
+		DockerRootDir:      d.cfg.DataRoot,
+		Name:               hostname,
+		Labels:             d.cfg.Labels,
+		ServerVersion:      Version,
+		DefaultRuntime:     "berth",
+		Runtimes:           map[string]system.RuntimeWithStatus{"berth": {}},
+		LiveRestoreEnabled: d.cfg.LiveRestore,
+		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=cgroupns"},
+		Warnings:           []string{},
+	}, nil
+}
+
+func kernelVersion() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func machine() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return goruntime.GOARCH
+	}
+	return unix.ByteSliceToString(u.Machine[:])
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+// osRelease reads a field of /etc/os-release.
+func osRelease(key string) string {
+	f, err := os.Open("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func backingFS(dir string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return "unknown"
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC:
+		return "extfs"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	}
+	return fmt.Sprintf("0x%x", st.Type)
+}
