@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -396,7 +397,7 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(abs, []byte(fmt.Sprint(pid)), 0o644)
+	return atomicfile.WriteFile(abs, []byte(fmt.Sprint(pid)), 0o644)
 }
 
 // nullFile opens /dev/null for a stdio slot that was left nil.
