@@ -154,43 +154,34 @@ func (sc leakScope) ownsMount(m mountEntry) bool {
 
 // since returns what s has that before had not.
 func (s leakSnapshot) since(before leakSnapshot) leakSnapshot {
-	var d leakSnapshot
 	type mkey struct {
 		id int
 		mp string
-	}
-	oldMounts := map[mkey]bool{}
-	for _, m := range before.mounts {
-		oldMounts[mkey{m.id, m.mountPoint}] = true
-	}
-	for _, m := range s.mounts {
-		if !oldMounts[mkey{m.id, m.mountPoint}] {
-			d.mounts = append(d.mounts, m)
-		}
-	}
-	oldCgroups := map[string]bool{}
-	for _, c := range before.cgroups {
-		oldCgroups[c] = true
-	}
-	for _, c := range s.cgroups {
-		if !oldCgroups[c] {
-			d.cgroups = append(d.cgroups, c)
-		}
 	}
 	type pkey struct {
 		pid   int
 		start uint64
 	}
-	oldProcs := map[pkey]bool{}
-	for _, p := range before.children {
-		oldProcs[pkey{p.pid, p.start}] = true
+	return leakSnapshot{
+		mounts:   added(before.mounts, s.mounts, func(m mountEntry) mkey { return mkey{m.id, m.mountPoint} }),
+		cgroups:  added(before.cgroups, s.cgroups, func(c string) string { return c }),
+		children: added(before.children, s.children, func(p procEntry) pkey { return pkey{p.pid, p.start} }),
 	}
-	for _, p := range s.children {
-		if !oldProcs[pkey{p.pid, p.start}] {
-			d.children = append(d.children, p)
+}
+
+// added returns the items of after whose key is not among before's.
+func added[T any, K comparable](before, after []T, key func(T) K) []T {
+	old := make(map[K]bool, len(before))
+	for _, x := range before {
+		old[key(x)] = true
+	}
+	var out []T
+	for _, x := range after {
+		if !old[key(x)] {
+			out = append(out, x)
 		}
 	}
-	return d
+	return out
 }
 
 func (s leakSnapshot) empty() bool {
