@@ -18,12 +18,7 @@ var t0 = time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
 // 'o' for stdout and 'e' for stderr, and 'p' writes a partial stdout entry.
 func writeLog(t testing.TB, streams string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "c-json.log")
-	w, err := NewWriter(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	path, w := newLog(t)
 	for i, c := range streams {
 		stream, text := "stdout", fmt.Sprintf("stdout %d\n", i)
 		switch c {
@@ -183,12 +178,7 @@ func TestTailOffset(t *testing.T) {
 // checks that every line is seen once, in order, and that following ends
 // once stopFollow says so.
 func TestFollowConcurrentWriter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	w, err := NewWriter(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	path, w := newLog(t)
 	raw, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -314,12 +304,7 @@ func TestFollowEnds(t *testing.T) {
 // bigLog writes a log of about size bytes of 80-byte lines.
 func bigLog(tb testing.TB, size int) (string, int) {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "big")
-	w, err := NewWriter(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer w.Close()
+	path, w := newLog(tb)
 	lw := NewLineWriter(w, "stdout")
 	line := strings.Repeat("0123456789", 8)
 	lines := 0

@@ -43,6 +43,18 @@ func readEntries(t *testing.T, path string) []entry {
 	return out
 }
 
+// newLog creates a Writer on a new file, closed when the test ends.
+func newLog(tb testing.TB) (string, *Writer) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "c-json.log")
+	w, err := NewWriter(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { w.Close() })
+	return path, w
+}
+
 func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	tests := []string{
 		"",
@@ -146,12 +158,7 @@ func TestLineWriter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "log")
-			w, err := NewWriter(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			path, w := newLog(t)
 			lw := NewLineWriter(w, "stderr")
 			for _, s := range tt.writes {
 				if n, err := lw.Write([]byte(s)); err != nil || n != len(s) {
@@ -258,11 +265,7 @@ func BenchmarkWriter(b *testing.B) {
 		{"escapes80", strings.Repeat("<a href=\"x\">\t", 6) + "é\n"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			w, err := NewWriter(filepath.Join(b.TempDir(), "log"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer w.Close()
+			_, w := newLog(b)
 			p := []byte(bc.line)
 			now := time.Now()
 			b.SetBytes(int64(len(p)))
