@@ -14,6 +14,10 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/cli/command"
+	"github.com/berth-dev/berth/internal/cli/container"
+	"github.com/berth-dev/berth/internal/cli/image"
+	"github.com/berth-dev/berth/internal/cli/inspect"
+	clopts "github.com/berth-dev/berth/internal/cli/opts"
 	"github.com/berth-dev/berth/internal/cli/system"
 	"github.com/spf13/cobra"
 )
@@ -85,6 +89,7 @@ func notifyContext(ctx context.Context) (context.Context, func()) {
 // NewRootCommand builds the berth command tree on cli.
 func NewRootCommand(cli *command.Cli) *cobra.Command {
 	opts := &cli.Options
+	hosts := clopts.NewList(nil)
 	root := &cobra.Command{
 		Use:              "berth [OPTIONS] COMMAND [ARG...]",
 		Short:            "A self-sufficient runtime for containers",
@@ -99,6 +104,7 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 			return fmt.Errorf("berth: unknown command: berth %s\n\nRun 'berth --help' for more information", args[0])
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Hosts = hosts.Values()
 			if err := setupLogging(cli.Err(), opts); err != nil {
 				return err
 			}
@@ -128,7 +134,7 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 	g.StringVar(&opts.CACert, "tlscacert", "", "Trust certs signed only by this CA")
 	g.StringVar(&opts.Cert, "tlscert", "", "Path to TLS certificate file")
 	g.StringVar(&opts.Key, "tlskey", "", "Path to TLS key file")
-	g.StringArrayVarP(&opts.Hosts, "host", "H", nil, "Daemon socket to connect to")
+	g.VarP(&hosts, "host", "H", "Daemon socket to connect to")
 	g.BoolP("version", "v", false, "Print version information and quit")
 
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -136,10 +142,15 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 	})
 
 	root.AddCommand(
+		container.NewContainerCommand(cli),
+		image.NewImageCommand(cli),
 		system.NewSystemCommand(cli),
 		system.NewVersionCommand(cli),
 		system.NewInfoCommand(cli),
+		inspect.NewInspectCommand(cli),
 	)
+	container.AddShortcuts(root, cli)
+	image.AddShortcuts(root, cli)
 	return root
 }
 

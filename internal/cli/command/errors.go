@@ -130,3 +130,10 @@ func Message(err error) string {
 	msg := connectFailed.ReplaceAllString(err.Error(), "Cannot connect to the berth daemon at $1. Is the berth daemon running?")
 	return berthNames.Replace(msg)
 }
+
+// ShowHelp prints a management command's help on stderr, as docker does
+// when it is run without a subcommand.
+func ShowHelp(cmd *cobra.Command, _ []string) error {
+	cmd.SetOut(cmd.ErrOrStderr())
+	return cmd.Help()
+}

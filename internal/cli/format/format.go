@@ -27,6 +27,14 @@ const (
 	QuietTemplate = "{{.ID}}"
 )
 
+// TableHelp is the --format usage of list commands.
+const TableHelp = "Format output using a custom template:\n" +
+	"'table':            Print output in table format with column headers (default)\n" +
+	"'table TEMPLATE':   Print output in table format using the given Go template\n" +
+	"'json':             Print in JSON format\n" +
+	"'TEMPLATE':         Print output using the given Go template.\n" +
+	"Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+
 // Format is a --format value.
 type Format string
 

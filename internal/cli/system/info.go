@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli/command"
 	"github.com/berth-dev/berth/internal/cli/format"
+	"github.com/berth-dev/berth/internal/cli/inspect"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/swarm"
 	apisystem "github.com/moby/moby/api/types/system"
@@ -50,7 +51,7 @@ func NewInfoCommand(cli *command.Cli) *cobra.Command {
 		},
 		DisableFlagsInUseLine: true,
 	}
-	cmd.Flags().StringVarP(&tmplText, "format", "f", "", formatHelpInspect)
+	cmd.Flags().StringVarP(&tmplText, "format", "f", "", inspect.FormatHelp)
 	return cmd
 }
 
@@ -60,15 +61,10 @@ func NewSystemCommand(cli *command.Cli) *cobra.Command {
 		Use:   "system",
 		Short: "Manage berth",
 		Args:  command.NoArgs,
-		RunE:  showHelp,
+		RunE:  command.ShowHelp,
 	}
 	cmd.AddCommand(NewInfoCommand(cli))
 	return cmd
-}
-
-func showHelp(cmd *cobra.Command, _ []string) error {
-	cmd.SetOut(cmd.ErrOrStderr())
-	return cmd.Help()
 }
 
 func runInfo(ctx context.Context, cli *command.Cli, tmplText string) error {

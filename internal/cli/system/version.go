@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli/command"
 	"github.com/berth-dev/berth/internal/cli/format"
+	"github.com/berth-dev/berth/internal/cli/inspect"
 	"github.com/docker/cli/templates"
 	apisystem "github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -160,14 +161,9 @@ func NewVersionCommand(cli *command.Cli) *cobra.Command {
 		Annotations:           map[string]string{"category-top": "10"},
 		DisableFlagsInUseLine: true,
 	}
-	cmd.Flags().StringVarP(&tmplText, "format", "f", "", formatHelpInspect)
+	cmd.Flags().StringVarP(&tmplText, "format", "f", "", inspect.FormatHelp)
 	return cmd
 }
-
-const formatHelpInspect = "Format output using a custom template:\n" +
-	"'json':             Print in JSON format\n" +
-	"'TEMPLATE':         Print output using the given Go template.\n" +
-	"Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
 
 func runVersion(ctx context.Context, cli *command.Cli, tmplText string) error {
 	switch tmplText {
