@@ -1,0 +1,215 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-connections/nat"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// changeCommands are the Dockerfile instructions a change (import
+// --change, commit --change) may use, as dockerd's validCommitCommands.
+var changeCommands = map[string]bool{
+	"cmd": true, "entrypoint": true, "env": true, "expose": true, "healthcheck": true, "label": true,
+	"onbuild": true, "stopsignal": true, "user": true, "volume": true, "workdir": true,
+}
+
+// defaultShell prefixes shell-form CMD and ENTRYPOINT when the config has
+// no SHELL.
+var defaultShell = []string{"/bin/sh", "-c"}
+
+func invalidParameter(err error) error {
+	if err == nil || errdefs.IsInvalidArgument(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+}
+
+// applyChanges returns cfg with the Dockerfile instructions in changes
+// applied, as dockerd's BuildFromConfig does: variables expand against the
+// config's Env as it stands before each instruction. Every error is an
+// invalid argument.
+func applyChanges(cfg dockerspec.DockerOCIImageConfig, changes []string) (dockerspec.DockerOCIImageConfig, error) {
+	if len(changes) == 0 {
+		return cfg, nil
+	}
+	res, err := parser.Parse(strings.NewReader(strings.Join(changes, "\n")))
+	if err != nil {
+		return cfg, invalidParameter(err)
+	}
+	for _, n := range res.AST.Children {
+		if !changeCommands[strings.ToLower(n.Value)] {
+			return cfg, invalidParameter(fmt.Errorf("%s is not a valid change command", n.Value))
+		}
+	}
+	cmds := make([]instructions.Command, 0, len(res.AST.Children))
+	for _, n := range res.AST.Children {
+		cmd, err := instructions.ParseCommand(n)
+		if err != nil {
+			return cfg, invalidParameter(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	lex := shell.NewLex(res.EscapeToken)
+	cmdSet := false
+	for _, cmd := range cmds {
+		envs := shell.EnvsFromSlice(cfg.Env)
+		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+			err := ex.Expand(func(word string) (string, error) {
+				w, _, err := lex.ProcessWord(word, envs)
+				return w, err
+			})
+			if err != nil {
+				return cfg, invalidParameter(err)
+			}
+		}
+		if err := applyChange(&cfg, cmd, lex, envs, &cmdSet); err != nil {
+			return cfg, invalidParameter(err)
+		}
+	}
+	return cfg, nil
+}
+
+func applyChange(cfg *dockerspec.DockerOCIImageConfig, cmd instructions.Command, lex *shell.Lex, envs shell.EnvGetter, cmdSet *bool) error {
+	switch c := cmd.(type) {
+	case *instructions.EnvCommand:
+		for _, kv := range c.Env {
+			setEnv(cfg, kv.Key, kv.String())
+		}
+	case *instructions.LabelCommand:
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		for _, kv := range c.Labels {
+			cfg.Labels[kv.Key] = kv.Value
+		}
+	case *instructions.CmdCommand:
+		cfg.Cmd = withShell(cfg, c.ShellDependantCmdLine)
+		cfg.ArgsEscaped = false //nolint:staticcheck // Docker keeps the field for Windows images.
+		if len(c.CmdLine) != 0 {
+			*cmdSet = true
+		}
+	case *instructions.EntrypointCommand:
+		cfg.Entrypoint = withShell(cfg, c.ShellDependantCmdLine)
+		cfg.ArgsEscaped = false //nolint:staticcheck // Docker keeps the field for Windows images.
+		if !*cmdSet {
+			cfg.Cmd = nil
+		}
+	case *instructions.HealthCheckCommand:
+		cfg.Healthcheck = c.Health
+	case *instructions.ExposeCommand:
+		// The one instruction whose words may expand to several words.
+		var ports []string
+		for _, p := range c.Ports {
+			words, err := lex.ProcessWords(p, envs)
+			if err != nil {
+				return err
+			}
+			ports = append(ports, words...)
+		}
+		set, _, err := nat.ParsePortSpecs(ports)
+		if err != nil {
+			return err
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = map[string]struct{}{}
+		}
+		for p := range set {
+			cfg.ExposedPorts[string(p)] = struct{}{}
+		}
+	case *instructions.UserCommand:
+		cfg.User = c.User
+	case *instructions.VolumeCommand:
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		for _, v := range c.Volumes {
+			if v == "" {
+				return errors.New("VOLUME specified can not be an empty string")
+			}
+			cfg.Volumes[v] = struct{}{}
+		}
+	case *instructions.StopSignalCommand:
+		if _, err := parseSignal(c.Signal); err != nil {
+			return err
+		}
+		cfg.StopSignal = c.Signal
+	case *instructions.OnbuildCommand:
+		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
+	case *instructions.WorkdirCommand:
+		if c.Path == "" {
+			return errors.New("cannot normalize nothing")
+		}
+		if filepath.IsAbs(c.Path) {
+			cfg.WorkingDir = c.Path
+		} else {
+			cfg.WorkingDir = filepath.Join("/", cfg.WorkingDir, c.Path)
+		}
+	default:
+		return fmt.Errorf("%s is not a valid change command", cmd.Name())
+	}
+	return nil
+}
+
+// setEnv replaces the variable key in cfg.Env, or appends it.
+func setEnv(cfg *dockerspec.DockerOCIImageConfig, key, keyValue string) {
+	for i, e := range cfg.Env {
+		if k, _, _ := strings.Cut(e, "="); shell.EqualEnvKeys(k, key) {
+			cfg.Env[i] = keyValue
+			return
+		}
+	}
+	cfg.Env = append(cfg.Env, keyValue)
+}
+
+// withShell returns the command line of a CMD or ENTRYPOINT: the shell form
+// runs under the config's SHELL or /bin/sh -c.
+func withShell(cfg *dockerspec.DockerOCIImageConfig, c instructions.ShellDependantCmdLine) []string {
+	if !c.PrependShell || c.CmdLine == nil {
+		return c.CmdLine
+	}
+	sh := cfg.Shell
+	if len(sh) == 0 {
+		sh = defaultShell
+	}
+	return append(append([]string{}, sh...), c.CmdLine...)
+}
+
+// parseSignal accepts what dockerd's STOPSIGNAL accepts: a signal number or
+// a name with or without "SIG" (KILL, SIGKILL, RTMIN+3).
+func parseSignal(raw string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(raw); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("Invalid signal: %s", raw) //nolint:staticcheck // dockerd's wording
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(raw), "SIG")
+	if sig := unix.SignalNum("SIG" + name); sig != 0 {
+		return sig, nil
+	}
+	// Real-time signals: RTMIN, RTMIN+1..15, RTMAX-14..1, RTMAX.
+	for _, rt := range []struct {
+		label, op string
+		base, sign int
+	}{{"RTMIN", "+", 34, 1}, {"RTMAX", "-", 64, -1}} {
+		if name == rt.label {
+			return unix.Signal(rt.base), nil
+		}
+		if rest, ok := strings.CutPrefix(name, rt.label+rt.op); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n >= 1 && n <= 15 {
+				return unix.Signal(rt.base + rt.sign*n), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("Invalid signal: %s", raw) //nolint:staticcheck // dockerd's wording
+}

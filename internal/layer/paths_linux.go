@@ -1,0 +1,55 @@
+package layer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+)
+
+// DriverData returns the overlay2 directories of the image layer chainID as
+// dockerd reports them in an image's GraphDriver.Data: UpperDir (the
+// layer's files), WorkDir, MergedDir and, for a layer with parents,
+// LowerDir, the parents' directories nearest first, separated by ":".
+func DriverData(s Store, chainID digest.Digest) (map[string]string, error) {
+	st, ok := s.(*store)
+	if !ok {
+		return nil, fmt.Errorf("layer store %T has no overlay2 directories: %w", s, errdefs.ErrNotImplemented)
+	}
+	st.mu.Lock()
+	l, ok := st.layers[chainID]
+	var cacheID, lower string
+	if ok {
+		cacheID, lower = l.cacheID, l.lower
+	}
+	st.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("layer %s: %w", chainID, errdefs.ErrNotFound)
+	}
+	dir := filepath.Join(st.root, cacheID)
+	data := map[string]string{
+		"UpperDir":  filepath.Join(dir, "diff"),
+		"WorkDir":   filepath.Join(dir, "work"),
+		"MergedDir": filepath.Join(dir, "merged"),
+	}
+	if lower == "" {
+		return data, nil
+	}
+	var dirs []string
+	for _, link := range strings.Split(lower, ":") {
+		target, err := os.Readlink(filepath.Join(st.root, link))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("lower layer link %s of %s: %w", link, chainID, errdefs.ErrNotFound)
+			}
+			return nil, err
+		}
+		dirs = append(dirs, filepath.Join(st.root, linkDir, target))
+	}
+	data["LowerDir"] = strings.Join(dirs, ":")
+	return data, nil
+}
