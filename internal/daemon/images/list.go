@@ -89,6 +89,7 @@ func (s *Service) Images(ctx context.Context, opts imagerouter.ListOptions) ([]i
 	}
 	all := s.images.List()
 	var out []imagetypes.Summary
+	createdAt := map[string]time.Time{} // full precision, for the order
 	for _, img := range all {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -154,14 +155,15 @@ func (s *Service) Images(ctx context.Context, opts imagerouter.ListOptions) ([]i
 		}
 		running, stopped := s.imageUsers(img.ID)
 		sum.Containers = int64(len(running) + len(stopped))
+		createdAt[sum.ID] = c
 		out = append(out, sum)
 	}
 	if opts.SharedSize {
 		sharedSizes(out, all, layers)
 	}
-	slices.SortStableFunc(out, func(a, b imagetypes.Summary) int {
-		if a.Created != b.Created {
-			return int(b.Created - a.Created)
+	slices.SortFunc(out, func(a, b imagetypes.Summary) int {
+		if c := createdAt[b.ID].Compare(createdAt[a.ID]); c != 0 {
+			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})

@@ -233,7 +233,7 @@ func (r *Router) importImage(ctx context.Context, req *http.Request, platform *o
 		}
 		defer resp.Body.Close()
 		out.status("Downloading from " + u.String())
-		layer = &progressReader{r: resp.Body, out: out, total: resp.ContentLength, start: time.Now()}
+		layer = &progressReader{r: resp.Body, out: out, total: max(resp.ContentLength, 0), start: time.Now()}
 	}
 	id, err := r.Backend.ImportImage(ctx, layer, ref, platform, comment, req.Form["changes"])
 	if err != nil {
