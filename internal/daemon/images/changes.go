@@ -199,7 +199,7 @@ func parseSignal(raw string) (unix.Signal, error) {
 	}
 	// Real-time signals: RTMIN, RTMIN+1..15, RTMAX-14..1, RTMAX.
 	for _, rt := range []struct {
-		label, op string
+		label, op  string
 		base, sign int
 	}{{"RTMIN", "+", 34, 1}, {"RTMAX", "-", 64, -1}} {
 		if name == rt.label {

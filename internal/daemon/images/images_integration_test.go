@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/testutil"
 	"github.com/containerd/errdefs"
+	"github.com/klauspost/compress/zstd"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/opencontainers/go-digest"
@@ -302,11 +303,28 @@ func TestImportInspectTagHistory(t *testing.T) {
 		t.Error("importing garbage succeeded")
 	}
 
+	// Other compressions and platforms.
+	var zbuf bytes.Buffer
+	zw, err := zstd.NewWriter(&zbuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write(e.busybox); err != nil || zw.Close() != nil {
+		t.Fatal(err)
+	}
+	arm := e.importTar(zbuf.Bytes(), "busybox-arm", client.ImageImportOptions{Platform: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
+	armInfo := must(e.cli.ImageInspect(ctx, arm.String()))
+	if armInfo.Architecture != "arm64" || armInfo.Variant != "v8" || armInfo.RootFS.Layers[0] != res.RootFS.Layers[0] {
+		t.Errorf("zstd arm64 import = %s/%s %v", armInfo.Architecture, armInfo.Variant, armInfo.RootFS.Layers)
+	}
+	_, err = e.cli.ImageImport(ctx, client.ImageImportSource{Source: bytes.NewReader(e.busybox), SourceName: "-"}, "", client.ImageImportOptions{Platform: ocispec.Platform{OS: "windows", Architecture: "amd64"}})
+	wantErr(t, err, errdefs.IsInvalidArgument, "operating system is not supported")
+
 	// Pulls are not there yet and say so in Docker's form.
 	_, err = e.cli.ImagePull(ctx, "unknown-image", client.ImagePullOptions{})
 	wantErr(t, err, errdefs.IsNotImplemented, "Error response from daemon: cannot pull unknown-image:latest")
 
-	for _, name := range []string{"busybox", target, "busybox-gz:1"} {
+	for _, name := range []string{"busybox", target, "busybox-gz:1", "busybox-arm"} {
 		if _, err := e.cli.ImageRemove(ctx, name, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 			t.Fatalf("rmi %s: %v", name, err)
 		}
@@ -495,7 +513,9 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var legacy []struct{ ID string `json:"Id"` }
+	var legacy []struct {
+		ID string `json:"Id"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&legacy); err != nil || len(legacy) != 1 || legacy[0].ID != app.String() {
 		t.Errorf("legacy filters = %+v, %v", legacy, err)
 	}
