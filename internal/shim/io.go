@@ -122,7 +122,8 @@ func (o *output) pump(src *os.File, stream stdcopy.StdType, log io.Writer) {
 	}()
 }
 
-// drain waits until the sources reach EOF, or for at most timeout, and
+// drain waits until the sources reach EOF, or for at most timeout (a stray
+// process may hold them open, a client may have stopped reading), and
 // closes them. Call it after the process has exited.
 func (o *output) drain(timeout time.Duration) {
 	done := make(chan struct{})
@@ -133,9 +134,15 @@ func (o *output) drain(timeout time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(timeout):
+		// Stop reading, and stop waiting for clients that do not read.
 		for _, f := range o.srcs {
 			_ = f.SetReadDeadline(time.Now())
 		}
+		o.mu.Lock()
+		for s := range o.subs {
+			_ = s.conn.SetWriteDeadline(time.Now())
+		}
+		o.mu.Unlock()
 		<-done
 	}
 	for _, f := range o.srcs {

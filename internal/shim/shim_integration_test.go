@@ -534,20 +534,10 @@ func TestCreateErrorIsReported(t *testing.T) {
 	}
 }
 
-func threads(status string) string {
-	for _, l := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
-func TestShimMemory(t *testing.T) {
-	b := newBox(t, nil, "sleep", "1000")
-	b.start()
-	time.Sleep(200 * time.Millisecond)
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.c.ShimPid()))
+// memoryKB reads the "Key:   N kB" lines of a /proc/<pid> file.
+func memoryKB(t *testing.T, path string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,10 +547,156 @@ func TestShimMemory(t *testing.T) {
 			kB[k], _ = strconv.Atoi(strings.Fields(v)[0])
 		}
 	}
-	rssKB := kB["VmRSS"]
-	t.Logf("shim VmRSS with one idle container: %d kB (anonymous %d kB, file %d kB); threads: %s",
-		rssKB, kB["RssAnon"], kB["RssFile"], threads(string(data)))
-	if rssKB == 0 || rssKB > 15*1024 {
-		t.Errorf("shim VmRSS = %d kB, want at most 15 MiB", rssKB)
+	return kB
+}
+
+// TestShimMemory measures a shim with one idle container. VmRSS counts the
+// pages of the binary the shim has mapped, which it shares with the
+// daemon and every other shim through the page cache; what a shim costs on
+// its own is its private memory.
+func TestShimMemory(t *testing.T) {
+	b := newBox(t, nil, "sleep", "1000")
+	b.start()
+	time.Sleep(200 * time.Millisecond)
+	status := memoryKB(t, fmt.Sprintf("/proc/%d/status", b.c.ShimPid()))
+	rollup := memoryKB(t, fmt.Sprintf("/proc/%d/smaps_rollup", b.c.ShimPid()))
+	rss, private := status["VmRSS"], rollup["Private_Clean"]+rollup["Private_Dirty"]
+	t.Logf("shim with one idle container: VmRSS %d kB (file-backed %d kB, anonymous %d kB), Pss %d kB, private %d kB",
+		rss, status["RssFile"], status["RssAnon"], rollup["Pss"], private)
+	if rss == 0 || rss > 15*1024 {
+		t.Errorf("shim VmRSS = %d kB, want at most 15 MiB", rss)
+	}
+	if private == 0 || private > 6*1024 {
+		t.Errorf("shim private memory = %d kB, want at most 6 MiB", private)
+	}
+}
+
+// hostPID removes the PID namespace: the container's orphans then go to
+// the shim, and its processes do not all die with its init.
+func hostPID(_ *shim.Config, s *specs.Spec) {
+	var keep []specs.LinuxNamespace
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != specs.PIDNamespace {
+			keep = append(keep, ns)
+		}
+	}
+	s.Linux.Namespaces = keep
+}
+
+// children lists the PIDs and states of pid's children.
+func children(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out[child] = fields[0]
+		}
+	}
+	return out
+}
+
+func TestOrphansAreReaped(t *testing.T) {
+	b := newBox(t, hostPID, "sh", "-c", `(sleep 0.1 &); (sleep 0.1 &); exec sleep 1000`)
+	b.start()
+	shimPid := b.c.ShimPid()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kids := children(t, shimPid)
+		zombies := 0
+		for _, state := range kids {
+			if state == "Z" {
+				zombies++
+			}
+		}
+		// Left: the container's init (sleep 1000), nothing else.
+		if len(kids) == 1 && zombies == 0 {
+			if _, ok := kids[b.c.Pid()]; !ok {
+				t.Fatalf("the shim's child is not the container's init: %v", kids)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("children of the shim: %v (the orphans' zombies stay)", kids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestStrayOutputHolder(t *testing.T) {
+	// The background sleep keeps stdout open after the init exits: the shim
+	// gives up on it, records the exit, and the runtime's delete kills it.
+	b := newBox(t, hostPID, "sh", "-c", `sleep 100 & echo hi; exit 2`)
+	s := b.attach(false, true, false)
+	b.start()
+	began := time.Now()
+	st := b.wait()
+	if d := time.Since(began); d < 1500*time.Millisecond || d > 10*time.Second {
+		t.Errorf("wait took %v, want about the 2 s drain limit", d)
+	}
+	if st.ExitCode != 2 {
+		t.Errorf("exit code %d, want 2", st.ExitCode)
+	}
+	if out, _ := demux(t, s); out != "hi\n" {
+		t.Errorf("attached stdout %q", out)
+	}
+	if got := strings.Join(b.logEntries(), ""); got != "stdout:hi\n" {
+		t.Errorf("log = %q", got)
+	}
+}
+
+func TestStalledClient(t *testing.T) {
+	// A client that stops reading holds the output back (as Docker's attach
+	// does), but not the record of the container's end.
+	b := newBox(t, nil, "dd", "if=/dev/zero", "bs=1024k", "count=16")
+	b.attach(false, true, true) // never read
+	b.start()
+	time.Sleep(300 * time.Millisecond)
+	if err := b.runtimeContainer().Kill(syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := b.c.Wait(ctx)
+	if err != nil || st.ExitCode != 137 {
+		t.Errorf("wait = %+v, %v; want 137", st, err)
+	}
+}
+
+func TestNewCancelled(t *testing.T) {
+	testutil.RequiresRoot(t)
+	testutil.LeakCheck(t)
+	bundle, _ := testutil.NewBundle(t, "sleep", "1000")
+	root, state := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := shim.New(ctx, shim.Config{ID: "shimtest-cancelled", Bundle: bundle, RuntimeRoot: root, StateDir: state},
+		shim.Spawn{Exe: "/proc/self/exe", Args: []string{"shim"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("New with a cancelled context: %v", err)
+	}
+	// The shim, unable to report, removes the container it made.
+	rt, err := runtime.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		log, _ := os.ReadFile(filepath.Join(state, "shim.log"))
+		cs, err := rt.List()
+		if bytes.Contains(log, []byte("report ready")) && err == nil && len(cs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containers left: %d (%v); shim.log: %s", len(cs), err, log)
+		}
 	}
 }
