@@ -27,7 +27,6 @@ import (
 // shim is the monitor of one container.
 type shim struct {
 	cfg   Config
-	rt    *runtime.Runtime
 	ctr   *runtime.Container
 	reap  *reaper
 	log   *jsonfile.Writer
@@ -47,7 +46,9 @@ type shim struct {
 
 // Main runs a shim. args are the command-line arguments after the word that
 // selected it; the last one is the state directory. It returns the process'
-// exit code: 0 once the container has exited and been cleaned up.
+// exit code: 0 once the container has exited and been cleaned up. The
+// binary is also the runtime's container init: its main handles
+// runtime.IsInit before dispatching to Main.
 func Main(args []string) int {
 	// A shim idles most of its life: keep its heap and threads small.
 	debug.SetGCPercent(25)
@@ -121,7 +122,6 @@ func (s *shim) setup() (_ *net.UnixListener, retErr error) {
 	if cfg.InitPath != "" {
 		rt.InitPath, rt.InitArgs = cfg.InitPath, cfg.InitArgs
 	}
-	s.rt = rt
 	spec, err := runtime.LoadSpec(cfg.Bundle)
 	if err != nil {
 		return nil, err
