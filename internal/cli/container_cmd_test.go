@@ -300,6 +300,7 @@ func TestDaemonErrorShapes(t *testing.T) {
 	s.Handle("POST /containers/{id}/kill", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.Error("DELETE /containers/{id}", http.StatusNotFound, "No such container: nope")
 	s.Error("POST /containers/{id}/rename", http.StatusConflict, "name in use")
+	s.Error("POST /containers/{id}/start", http.StatusNotFound, "No such container: nope")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -313,7 +314,8 @@ func TestDaemonErrorShapes(t *testing.T) {
 		{[]string{"container", "inspect", "nope"}, 1, "[]\n", "Error response from daemon: No such container: nope\n"},
 		{[]string{"inspect", "nope"}, 1, "[]\n", "Error: No such object: nope\n"},
 		{[]string{"logs", "nope"}, 1, "", "Error response from daemon: No such container: nope\n"},
-		{[]string{"rename", "a", "b"}, 1, "", "failed to rename container: Error response from daemon: name in use\n"},
+		{[]string{"rename", "a", "b"}, 1, "", "Error response from daemon: name in use\nError: failed to rename container named a\n"},
+		{[]string{"start", "nope", "nope2"}, 1, "", "Error response from daemon: No such container: nope\nError response from daemon: No such container: nope\nError: failed to start containers: nope, nope2\n"},
 		{[]string{"rm"}, 1, "", "berth: 'berth rm' requires at least 1 argument\n\nUsage:  berth rm [OPTIONS] CONTAINER [CONTAINER...]\n\nSee 'berth rm --help' for more information\n"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

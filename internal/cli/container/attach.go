@@ -52,7 +52,7 @@ func startAll(ctx context.Context, cli *command.Cli, ids []string) error {
 		fmt.Fprintln(cli.Out(), id)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("failed to start containers: %s", strings.Join(failed, ", "))
+		return fmt.Errorf("Error: failed to start containers: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

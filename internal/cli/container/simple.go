@@ -220,7 +220,8 @@ func newRenameCommand(cli *command.Cli) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := cli.Client().ContainerRename(cmd.Context(), args[0], client.ContainerRenameOptions{NewName: args[1]})
 			if err != nil {
-				return fmt.Errorf("failed to rename container: %w", err)
+				fmt.Fprintln(cli.Err(), command.Message(err))
+				return fmt.Errorf("Error: failed to rename container named %s", args[0])
 			}
 			return nil
 		},
