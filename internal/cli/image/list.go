@@ -9,6 +9,7 @@ import (
 	"github.com/berth-dev/berth/internal/cli/format"
 	"github.com/berth-dev/berth/internal/cli/opts"
 	"github.com/distribution/reference"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -228,7 +229,7 @@ func (r *listRow) SharedSize() string {
 	if r.img.SharedSize == -1 {
 		return "N/A"
 	}
-	return format.Size(r.img.SharedSize)
+	return units.HumanSize(float64(r.img.SharedSize))
 }
 
 // UniqueSize is the size only this image uses.
@@ -236,5 +237,9 @@ func (r *listRow) UniqueSize() string {
 	if r.img.Size == -1 || r.img.SharedSize == -1 {
 		return "N/A"
 	}
-	return format.Size(r.img.Size - r.img.SharedSize)
+	return units.HumanSize(float64(r.img.Size - r.img.SharedSize))
 }
+
+// VirtualSize is the image size with four significant digits (kept for
+// templates written for older docker releases).
+func (r *listRow) VirtualSize() string { return units.HumanSize(float64(r.img.Size)) }
