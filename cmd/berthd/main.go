@@ -1,12 +1,31 @@
 // Command berthd is berth's daemon: the Docker Engine API on a unix socket.
+// The same binary is the per-container monitor ("berthd shim DIR"), the
+// container init of berth's runtime, and, started as berth-init, the
+// reaper of `run --init` containers.
 package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/daemon/command"
+	"github.com/berth-dev/berth/internal/initreaper"
+	"github.com/berth-dev/berth/internal/runtime"
+	_ "github.com/berth-dev/berth/internal/runtime/nsenter" // namespace constructor for init
+	"github.com/berth-dev/berth/internal/shim"
 )
 
 func main() {
+	// The runtime's own init re-exec comes first: it also runs under the
+	// name berth-init.
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+	if filepath.Base(os.Args[0]) == "berth-init" {
+		os.Exit(initreaper.Main(os.Args[1:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "shim" {
+		os.Exit(shim.Main(os.Args[2:]))
+	}
 	os.Exit(command.Main(os.Args[1:]))
 }

@@ -10,13 +10,21 @@ import (
 	"fmt"
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/daemon/config"
+	"github.com/berth-dev/berth/internal/daemon/containers"
+	"github.com/berth-dev/berth/internal/daemon/images"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/layer"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 )
@@ -37,11 +45,23 @@ type Daemon struct {
 	lock    *os.File
 	id      string
 	started time.Time
+
+	// Images and Containers are the two services behind the API.
+	Images     *images.Service
+	Containers *containers.Service
+}
+
+// Options are what the process running the daemon supplies.
+type Options struct {
+	// Shim starts a container monitor: berthd runs its own binary.
+	Shim shim.Spawn
+	// InitBinary returns the --init reaper's host path.
+	InitBinary func() (string, error)
 }
 
 // New opens (creating it if needed) the data root and takes its lock: one
 // daemon per data root.
-func New(cfg *config.Config) (*Daemon, error) {
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
@@ -60,11 +80,56 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, lock: lock, id: id, started: time.Now()}, nil
+	d := &Daemon{cfg: cfg, lock: lock, id: id, started: time.Now()}
+	if err := d.openServices(opts); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// Close releases the data root.
-func (d *Daemon) Close() error { return d.lock.Close() }
+// openServices opens the stores in Docker's layout under the data root
+// and builds the image and container services on them.
+func (d *Daemon) openServices(opts Options) error {
+	root := d.cfg.DataRoot
+	imgs, refs, err := image.New(filepath.Join(root, "image", "overlay2"))
+	if err != nil {
+		return fmt.Errorf("image store: %w", err)
+	}
+	layers, err := layer.New(filepath.Join(root, "overlay2"))
+	if err != nil {
+		return fmt.Errorf("layer store: %w", err)
+	}
+	cstore, err := container.NewStore(filepath.Join(root, "containers"))
+	if err != nil {
+		return fmt.Errorf("container store: %w", err)
+	}
+	for _, p := range cstore.Problems() {
+		slog.Warn("container store", "problem", p)
+	}
+	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers}); err != nil {
+		return err
+	}
+	d.Containers, err = containers.New(containers.Config{
+		Store: cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
+		Shim: opts.Shim, InitBinary: opts.InitBinary, HostCapabilities: oci.HostCapabilities(),
+	})
+	if err != nil {
+		return err
+	}
+	d.Images.SetUsage(d.Containers)
+	d.Containers.Restore(context.Background())
+	return nil
+}
+
+// Close stops the daemon's side of the services (containers keep running
+// under their monitors) and releases the data root.
+func (d *Daemon) Close() error {
+	if d.Containers != nil {
+		d.Containers.Shutdown()
+	}
+	return d.lock.Close()
+}
 
 // engineID reads the daemon's persistent ID, creating it on first start.
 func engineID(path string) (string, error) {
@@ -117,8 +182,14 @@ func (d *Daemon) SystemInfo(context.Context) (*system.Info, error) {
 	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		cgroupVersion = "2"
 	}
+	total, running, paused, stopped := d.Containers.Counts()
 	return &system.Info{
 		ID:                 d.id,
+		Containers:         total,
+		ContainersRunning:  running,
+		ContainersPaused:   paused,
+		ContainersStopped:  stopped,
+		Images:             d.Images.Count(),
 		Driver:             "overlay2",
 		DriverStatus:       [][2]string{{"Backing Filesystem", backingFS(d.cfg.DataRoot)}},
 		MemoryLimit:        true,

@@ -273,8 +273,17 @@ func notRuntimeBinary(path string) error {
 func searchPath(p *specs.Process) (string, error) {
 	name := p.Args[0]
 	if strings.Contains(name, "/") {
-		if !executable(name) {
-			return "", fmt.Errorf("exec: %q: no such executable file", name)
+		// Say why, in the words of the errno: engines map "no such file or
+		// directory" to exit 127 and "permission denied" to 126.
+		var st unix.Stat_t
+		if err := unix.Stat(name, &st); err != nil {
+			return "", fmt.Errorf("exec: %q: stat %s: %w", name, name, err)
+		}
+		switch {
+		case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			return "", fmt.Errorf("exec: %q: %w", name, unix.EISDIR)
+		case !executable(name):
+			return "", fmt.Errorf("exec: %q: %w", name, unix.EACCES)
 		}
 		return name, nil
 	}

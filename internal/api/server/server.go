@@ -49,6 +49,7 @@ type Options struct {
 
 // Server serves the API.
 type Server struct {
+	cancel context.CancelFunc
 	opts Options
 	mux  *mux.Router
 	http *http.Server
@@ -77,7 +78,10 @@ func New(opts Options, routers ...Router) *Server {
 	})
 	s.mux.NotFoundHandler = notFound
 	s.mux.MethodNotAllowedHandler = notFound
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 30 * time.Second}
+	base, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 30 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	return s
 }
 
@@ -93,8 +97,12 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting connections and waits for requests in flight.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+// Shutdown stops accepting connections, ends the requests that only wait
+// (wait, logs --follow, attach) and waits for the others in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	return s.http.Shutdown(ctx)
+}
 
 // wrap adds version negotiation, the common headers, panic recovery and
 // error rendering to a handler.

@@ -10,13 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	containerrouter "github.com/berth-dev/berth/internal/api/router/container"
+	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
 	"github.com/berth-dev/berth/internal/api/router/system"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/api/server"
 	"github.com/berth-dev/berth/internal/daemon"
 	"github.com/berth-dev/berth/internal/daemon/config"
@@ -151,12 +155,18 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 	if err := setupLog(cfg); err != nil {
 		return err
 	}
-	d, err := daemon.New(cfg)
+	d, err := daemon.New(cfg, daemon.Options{
+		Shim:       shim.Spawn{Exe: "/proc/self/exe", Args: []string{"shim"}},
+		InitBinary: initBinary(cfg.ExecRoot),
+	})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	if cfg.Pidfile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Pidfile), 0o755); err != nil {
+			return fmt.Errorf("pidfile: %w", err)
+		}
 		if err := os.WriteFile(cfg.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return fmt.Errorf("pidfile: %w", err)
 		}
@@ -164,7 +174,11 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 	}
 	srv := server.New(server.Options{
 		MinAPIVersion: daemon.MinAPIVersion, MaxAPIVersion: daemon.MaxAPIVersion, ServerVersion: daemon.Version,
-	}, &system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion})
+	},
+		&system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion},
+		&imagerouter.Router{Backend: d.Images},
+		&containerrouter.Router{Backend: d.Containers},
+	)
 
 	var listeners []net.Listener
 	defer func() {
