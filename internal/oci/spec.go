@@ -6,10 +6,10 @@ package oci
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/runtime/specgen"

@@ -50,9 +50,9 @@ type Options struct {
 // Server serves the API.
 type Server struct {
 	cancel context.CancelFunc
-	opts Options
-	mux  *mux.Router
-	http *http.Server
+	opts   Options
+	mux    *mux.Router
+	http   *http.Server
 }
 
 type ctxKey struct{}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"syscall"
 	"sync"
+	"syscall"
 
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/containerd/errdefs"

@@ -9,9 +9,9 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/containerd/errdefs"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
 // CreateOpts is a container create request.

@@ -49,11 +49,11 @@ type Config struct {
 
 // Service manages containers.
 type Service struct {
-	cfg     Config
-	store   *container.Store
+	cfg   Config
+	store *container.Store
 	// ctx ends with the daemon; monitors outlive it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
 	rt      *runtime.Runtime
 	runRoot string
 
