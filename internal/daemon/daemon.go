@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 )
@@ -224,6 +225,7 @@ func (d *Daemon) SystemInfo(context.Context) (*system.Info, error) {
 		LiveRestoreEnabled: d.cfg.LiveRestore,
 		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=cgroupns"},
 		Warnings:           []string{},
+		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}, nil
 }
 

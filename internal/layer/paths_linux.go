@@ -39,17 +39,46 @@ func DriverData(s Store, chainID digest.Digest) (map[string]string, error) {
 	if lower == "" {
 		return data, nil
 	}
+	dirs, err := st.lowerDirs(lower, string(chainID))
+	if err != nil {
+		return nil, err
+	}
+	data["LowerDir"] = dirs
+	return data, nil
+}
+
+// lowerDirs resolves a lowerdir of short links into the layers' diff
+// directories, separated by ":".
+func (st *store) lowerDirs(lower, of string) (string, error) {
 	var dirs []string
 	for _, link := range strings.Split(lower, ":") {
 		target, err := os.Readlink(filepath.Join(st.root, link))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("lower layer link %s of %s: %w", link, chainID, errdefs.ErrNotFound)
+				return "", fmt.Errorf("lower layer link %s of %s: %w", link, of, errdefs.ErrNotFound)
 			}
-			return nil, err
+			return "", err
 		}
 		dirs = append(dirs, filepath.Join(st.root, linkDir, target))
 	}
-	data["LowerDir"] = strings.Join(dirs, ":")
-	return data, nil
+	return strings.Join(dirs, ":"), nil
+}
+
+// Paths returns the overlay2 directories of a container's read-write
+// layer, as dockerd reports them in a container's GraphDriver.Data.
+func (r *rwLayer) Paths() map[string]string {
+	r.s.mu.Lock()
+	lower := r.lower
+	r.s.mu.Unlock()
+	data := map[string]string{
+		"UpperDir":  r.dir("diff"),
+		"WorkDir":   r.dir("work"),
+		"MergedDir": r.dir("merged"),
+	}
+	if lower != "" {
+		if dirs, err := r.s.lowerDirs(lower, r.id); err == nil {
+			data["LowerDir"] = dirs
+		}
+	}
+	return data
 }

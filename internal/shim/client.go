@@ -248,7 +248,12 @@ func (s *conn) Close() error {
 // becomes that error. ctx bounds the call, not the stream that follows.
 func (c *Client) call(ctx context.Context, req request, resp any) (*conn, error) {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", filepath.Join(c.stateDir, sockFile))
+	addr, release, err := sockAddr(c.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := d.DialContext(ctx, "unix", addr)
+	release()
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Files in a shim's state directory.
@@ -145,4 +146,23 @@ func ReadExit(stateDir string) (*ExitStatus, error) {
 		return nil, fmt.Errorf("%s: %w", exitFile, err)
 	}
 	return &st, nil
+}
+
+// maxSockPath is the longest path a unix socket address can hold.
+const maxSockPath = 107
+
+// sockAddr returns an address for the socket in stateDir. A state
+// directory deeper than a unix socket address can name is reached
+// through a descriptor of the directory (/proc/self/fd/N/shim.sock);
+// release closes it once the socket is bound or connected.
+func sockAddr(stateDir string) (addr string, release func(), err error) {
+	p := filepath.Join(stateDir, sockFile)
+	if len(p) <= maxSockPath {
+		return p, func() {}, nil
+	}
+	fd, err := unix.Open(stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, &os.PathError{Op: "open", Path: stateDir, Err: err}
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, sockFile), func() { unix.Close(fd) }, nil
 }

@@ -181,9 +181,14 @@ func (s *shim) setup() (_ *net.UnixListener, retErr error) {
 	}
 
 	old := unix.Umask(0o177) // the socket is the owner's only
-	sock := filepath.Join(cfg.StateDir, sockFile)
-	_ = os.Remove(sock)
+	_ = os.Remove(filepath.Join(cfg.StateDir, sockFile))
+	sock, release, err := sockAddr(cfg.StateDir)
+	if err != nil {
+		unix.Umask(old)
+		return nil, err
+	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	release()
 	unix.Umask(old)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,10 @@ type AttachOpts struct {
 
 // pendingAttach is an attach to a container that has not started yet.
 type pendingAttach struct {
-	o    AttachOpts
+	o AttachOpts
+	// closeStdin: the client's stdin EOF closes the container's stdin
+	// (StdinOnce without a TTY); otherwise it ends the attach, as in Docker.
+	closeStdin bool
 	conn Conn
 	keys []byte
 	done chan error
@@ -60,6 +63,7 @@ func (s *Service) Attach(ctx context.Context, ref string, o AttachOpts) error {
 	}
 	c.Lock()
 	tty, running, started, openStdin := c.Config.Tty, c.State.Running, !c.State.StartedAt.IsZero(), c.Config.OpenStdin
+	stdinOnce := c.Config.StdinOnce
 	paused := c.State.Paused
 	c.Unlock()
 	if o.Stream && started && !running {
@@ -82,7 +86,7 @@ func (s *Service) Attach(ctx context.Context, ref string, o AttachOpts) error {
 	if !o.Stream {
 		return conn.Close()
 	}
-	p := &pendingAttach{o: o, conn: conn, keys: keys, done: make(chan error, 1)}
+	p := &pendingAttach{o: o, conn: conn, keys: keys, done: make(chan error, 1), closeStdin: stdinOnce && !tty}
 	l := s.live(c.ID)
 	s.mu.Lock()
 	cl := l.shim
@@ -110,13 +114,14 @@ func (s *Service) connectAttach(cl *shim.Client, p *pendingAttach) {
 		p.fail(err)
 		return
 	}
-	go func() { p.done <- pipe(p.conn, st, p.o.Stdin, p.keys) }()
+	go func() { p.done <- pipe(p.conn, st, p.o.Stdin, p.closeStdin, p.keys) }()
 }
 
 // pipe copies the monitor's output to the client and, with stdin, the
 // client's input to the monitor through the detach-key filter. It returns
-// when the output ends or the client detaches.
-func pipe(conn Conn, st shim.Stream, stdin bool, keys []byte) error {
+// when the output ends or the client detaches. At the client's stdin EOF,
+// closeStdin passes the EOF on; otherwise the stream ends.
+func pipe(conn Conn, st shim.Stream, stdin, closeStdin bool, keys []byte) error {
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -138,11 +143,13 @@ func pipe(conn Conn, st shim.Stream, stdin bool, keys []byte) error {
 			case errors.As(err, &esc):
 				close(detached)
 				closeAll()
-			case err == nil:
+			case err == nil && closeStdin:
 				// The client closed its input: pass the EOF on.
 				if cerr := st.CloseWrite(); cerr != nil {
 					slog.Debug("closing container stdin", "err", cerr)
 				}
+			case err == nil:
+				closeAll()
 			default:
 				select {
 				case <-outDone:

@@ -189,7 +189,7 @@ func (s *Service) ExecStart(ctx context.Context, execID string, o ExecStartOpts)
 		return nil
 	}
 	keys, _ := detachKeys(req.DetachKeys)
-	err = pipe(conn, st, req.AttachStdin, keys)
+	err = pipe(conn, st, req.AttachStdin, true, keys)
 	collect()
 	return err
 }
