@@ -1,6 +1,6 @@
 # berth build, test and benchmark entry points.
 #
-#   make build        static binaries in bin/ (berth-runtime, berthd)
+#   make build        static binaries in bin/ (berthd, berth, berth-runtime)
 #   make demo         build, then run containers with berth-runtime (root)
 #   make test         unit tests, and the root integration tests when run as root
 #   make conformance  OCI runtime-tools validation: berth-runtime next to runc (root)
@@ -28,7 +28,7 @@ TEST_FLAGS ?= -count=1 -timeout 15m -p 1
 
 all: build
 
-build: $(BIN)/berth-runtime $(BIN)/berthd
+build: $(BIN)/berth-runtime $(BIN)/berthd $(BIN)/berth
 
 # Always rebuilt: go build is incremental and knows the dependencies.
 .PHONY: $(BIN)/berth-runtime $(BIN)/berthd
@@ -37,11 +37,18 @@ $(BIN)/berth-runtime $(BIN)/berthd:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(STATIC_TAGS)' -ldflags '$(STATIC_LDFLAGS)' -o $@ ./cmd/$(notdir $@)
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not statically linked:" >&2; file $@ >&2; exit 1; }
 
+# The CLI has no cgo at all.
+.PHONY: $(BIN)/berth
+$(BIN)/berth:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/berth
+
 demo: build
 	hack/demo.sh
 
-test:
-	$(GO) test $(TEST_FLAGS) ./...
+# The end-to-end tests (test/e2e) drive the binaries built here.
+test: build
+	BERTHD_BIN=$(abspath $(BIN)/berthd) BERTH_BIN=$(abspath $(BIN)/berth) $(GO) test $(TEST_FLAGS) ./...
 
 conformance: build
 	hack/runtime-tools.sh $(BIN)/berth-runtime runc

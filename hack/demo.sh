@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh — what berth does today, end to end, on a fresh machine (as root):
-# build berth-runtime, make a busybox bundle, run a container that shows its
-# namespaces, limits and security settings, then serve HTTP from a detached
-# container and fetch the page from the host.
+# build berthd and the berth CLI, start a daemon, make images offline from
+# the host's static busybox, run containers with `berth` and with the
+# docker CLI, serve HTTP from a detached container and fetch the page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,53 +11,68 @@ BB=$(command -v busybox || true)
 [ -n "$BB" ] || { echo "demo.sh: busybox not found (apt-get install busybox-static)" >&2; exit 1; }
 
 make -s build >/dev/null
-RT=$PWD/bin/berth-runtime
+BIN=$PWD/bin
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-demo.XXXXXX")
-ROOT=$WORK/state
+export BERTH_HOST=unix://$WORK/berth.sock
+berth() { "$BIN/berth" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+
 cleanup() {
-	"$RT" --root "$ROOT" delete -f demo-web >/dev/null 2>&1 || true
+	set +e
+	berth rm -f web >/dev/null 2>&1
+	[ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+	grep -q " $WORK/" /proc/self/mountinfo && awk -v w="$WORK/" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# A busybox root filesystem.
-B=$WORK/bundle
-mkdir -p "$B/rootfs"/{bin,etc,proc,sys,dev,tmp,www}
-cp "$BB" "$B/rootfs/bin/busybox"
-for a in $("$BB" --list); do [ "$a" = busybox ] || ln -sf busybox "$B/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$B/rootfs/etc/passwd"
-echo 'root:x:0:' >"$B/rootfs/etc/group"
-echo '<h1>hello from a berth container</h1>' >"$B/rootfs/www/index.html"
+step "start berthd (socket $WORK/berth.sock, data root $WORK/data)"
+echo '{}' >"$WORK/daemon.json"
+"$BIN/berthd" -H "$BERTH_HOST" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+	--pidfile "$WORK/berthd.pid" --config-file "$WORK/daemon.json" >"$WORK/berthd.log" 2>&1 &
+DAEMON=$!
+for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
+berth version --format 'client {{.Client.Version}}, server {{.Server.Version}} (API {{.Server.APIVersion}})'
 
-(cd "$B" && "$RT" spec --seccomp default)
-# Run a command in the default spec (new pid/mount/ipc/uts/net/cgroup namespaces).
-edit() { # edit ARGS-JSON TERMINAL NETNS
-	python3 - "$B/config.json" "$1" "$2" "$3" <<'PY'
-import json, sys
-path, args, terminal, netns = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "true", sys.argv[4] == "true"
-spec = json.load(open(path))
-spec["process"]["args"] = args
-spec["process"]["terminal"] = terminal
-spec["hostname"] = "berth-demo"
-spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if netns or n["type"] != "network"]
-spec["linux"].setdefault("resources", {})["memory"] = {"limit": 64 << 20}
-spec["linux"]["resources"]["pids"] = {"limit": 64}
-json.dump(spec, open(path, "w"), indent=1)
-PY
-}
+step "make an image offline: a root filesystem from the host's static busybox, imported"
+R=$WORK/rootfs
+mkdir -p "$R"/{bin,etc,tmp,www}
+cp "$BB" "$R/bin/busybox"
+for a in $("$BB" --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
+echo 'root:x:0:' >"$R/etc/group"
+echo '<h1>hello from a berth container</h1>' >"$R/www/index.html"
+tar -C "$R" -cf "$WORK/busybox.tar" .
+berth import -c 'CMD ["sh"]' -m "busybox from the host" "$WORK/busybox.tar" busybox
+berth images
 
-echo "== berth-runtime run: a container looking at itself"
-edit '["sh","-c","echo \"pid: $$  hostname: $(hostname)\"; id; grep -E \"^(CapEff|Seccomp|NoNewPrivs)\" /proc/self/status; echo \"memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)\"; echo \"pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)\""]' false true
-"$RT" --root "$ROOT" run -b "$B" demo-look
+step "berth run: a container looking at itself"
+berth run --rm --memory 64m --pids-limit 64 busybox sh -c '
+echo "pid: $$  hostname: $(hostname)"; id
+grep -E "^(CapEff|Seccomp|NoNewPrivs)" /proc/self/status
+echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"'
 
+step "exit codes pass through (exit 3), and docker's 127 for a missing command"
+set +e
+berth run --rm busybox sh -c 'exit 3'; echo "exit code: $?"
+berth run --rm busybox no-such-command 2>&1 | grep -v -e '^$' -e '--help' ; echo "exit code: ${PIPESTATUS[0]}"
+set -e
+
+PORT=$((20000 + RANDOM % 10000))
+step "serve HTTP from a detached container (host network: published ports arrive with bridge networking)"
+berth run -d --name web --network host busybox httpd -f -p "$PORT" -h /www
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.1; done
+
+if command -v docker >/dev/null; then
+	step "the same daemon through the docker CLI"
+	DOCKER_HOST=$BERTH_HOST docker ps
+	DOCKER_HOST=$BERTH_HOST docker exec web sh -c 'echo "exec in $(hostname): $(ls /www)"'
+	DOCKER_HOST=$BERTH_HOST docker top web
+fi
+
+step "stop and remove"
+berth rm -f web
+berth ps -a
 echo
-echo "== berth-runtime run -d: busybox httpd on the host network, port 18080"
-edit '["httpd","-f","-p","18080","-h","/www"]' false false
-"$RT" --root "$ROOT" run -d -b "$B" demo-web </dev/null
-"$RT" --root "$ROOT" state demo-web
-for _ in $(seq 50); do curl -fsS http://127.0.0.1:18080/ 2>/dev/null && break; sleep 0.1; done
-"$RT" --root "$ROOT" ps demo-web
-"$RT" --root "$ROOT" kill demo-web KILL
-sleep 0.2
-"$RT" --root "$ROOT" delete demo-web
-echo "== done"
+echo "demo finished"
