@@ -125,6 +125,10 @@ func mergeImageConfig(cfg *containertypes.Config, img *dockerspec.DockerOCIImage
 			}
 		}
 	}
+	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		// --entrypoint "": no entrypoint, not the image's.
+		cfg.Entrypoint = []string{}
+	}
 	if len(cfg.Entrypoint) == 0 {
 		if len(cfg.Cmd) == 0 {
 			cfg.Cmd = slices.Clone(img.Cmd)
