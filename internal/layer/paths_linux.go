@@ -82,3 +82,6 @@ func (r *rwLayer) Paths() map[string]string {
 	}
 	return data
 }
+
+// Size is the size of the files a container wrote to its layer.
+func (r *rwLayer) Size() (int64, error) { return dirSize(r.dir("diff")) }

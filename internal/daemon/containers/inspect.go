@@ -19,7 +19,7 @@ import (
 )
 
 // Inspect returns the container in the form of GET /containers/{id}/json.
-func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.InspectResponse, error) {
+func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containertypes.InspectResponse, error) {
 	c, err := s.store.Get(ref)
 	if err != nil {
 		return nil, err
@@ -49,12 +49,38 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Insp
 		NetworkSettings: networkSettings(&hc),
 		GraphDriver:     &storage.DriverData{Name: c.Driver, Data: s.layerPaths(c.ID)},
 	}
+	if size {
+		rw, rootfs := s.sizes(c.ID)
+		r.SizeRw, r.SizeRootFs = &rw, &rootfs
+	}
 	if !c.State.StartedAt.IsZero() {
 		r.ResolvConfPath = path.Join(dir, "resolv.conf")
 		r.HostnamePath = path.Join(dir, "hostname")
 		r.HostsPath = path.Join(dir, "hosts")
 	}
 	return r, nil
+}
+
+// sizes returns the size of the container's writable layer and of its
+// whole root filesystem (writable layer plus image layers).
+func (s *Service) sizes(id string) (rw, rootfs int64) {
+	l, err := s.cfg.Layers.GetRW(id)
+	if err != nil {
+		return 0, 0
+	}
+	if sz, ok := l.(interface{ Size() (int64, error) }); ok {
+		rw, _ = sz.Size()
+	}
+	rootfs = rw
+	for chain := l.Parent(); chain != ""; {
+		ly, err := s.cfg.Layers.Get(chain)
+		if err != nil {
+			break
+		}
+		rootfs += ly.Size()
+		chain = ly.Parent()
+	}
+	return rw, rootfs
 }
 
 // layerPaths reports the overlay2 directories of a container's writable
@@ -142,6 +168,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]containertypes.Sum
 		c.Lock()
 		sum, ok := s.summary(c, o.All, f)
 		c.Unlock()
+		if ok && o.Size {
+			sum.SizeRw, sum.SizeRootFs = s.sizes(c.ID)
+		}
 		if ok {
 			out = append(out, sum)
 		}

@@ -28,7 +28,7 @@ type Backend interface {
 	Kill(ctx context.Context, ref, signal string) error
 	Wait(ctx context.Context, ref string, cond containertypes.WaitCondition) (<-chan containertypes.WaitResponse, error)
 	Remove(ctx context.Context, ref string, o containers.RemoveOpts) error
-	Inspect(ctx context.Context, ref string) (*containertypes.InspectResponse, error)
+	Inspect(ctx context.Context, ref string, size bool) (*containertypes.InspectResponse, error)
 	List(ctx context.Context, o containers.ListOptions) ([]containertypes.Summary, error)
 	Logs(ctx context.Context, ref string, o containers.LogsOpts) (bool, func(io.Writer) error, error)
 	Attach(ctx context.Context, ref string, o containers.AttachOpts) error
@@ -158,7 +158,10 @@ func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Req
 }
 
 func (r *Router) inspect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	c, err := r.Backend.Inspect(ctx, vars["name"])
+	if err := req.ParseForm(); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	c, err := r.Backend.Inspect(ctx, vars["name"], httputil.BoolValue(req, "size"))
 	if err != nil {
 		return err
 	}
