@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -375,23 +376,42 @@ func (r *Router) resize(ctx context.Context, w http.ResponseWriter, req *http.Re
 	return nil
 }
 
-func hijacker(w http.ResponseWriter, req *http.Request) func(bool) (containers.Conn, error) {
+// hijacker returns the function that takes over the connection, and a
+// report of whether it did: once hijacked, an error can no longer be sent
+// as an HTTP response.
+func hijacker(w http.ResponseWriter, req *http.Request) (func(bool) (containers.Conn, error), func() bool) {
+	done := false
 	return func(multiplexed bool) (containers.Conn, error) {
-		return httputil.Hijack(w, req, multiplexed)
+			c, err := httputil.Hijack(w, req, multiplexed)
+			done = err == nil
+			return c, err
+		}, func() bool {
+			return done
+		}
+}
+
+// afterHijack drops an error that came after the connection was taken
+// over: the stream has simply ended for the client.
+func afterHijack(err error, hijacked func() bool) error {
+	if err != nil && hijacked() {
+		slog.Debug("stream ended with an error", "err", err)
+		return nil
 	}
+	return err
 }
 
 func (r *Router) attach(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
 	if err := req.ParseForm(); err != nil {
 		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
+	hijack, hijacked := hijacker(w, req)
 	o := containers.AttachOpts{
 		Stdin: httputil.BoolValue(req, "stdin"), Stdout: httputil.BoolValue(req, "stdout"),
 		Stderr: httputil.BoolValue(req, "stderr"), Stream: httputil.BoolValue(req, "stream"),
 		Logs: httputil.BoolValue(req, "logs"), DetachKeys: req.Form.Get("detachKeys"),
-		Hijack: hijacker(w, req),
+		Hijack: hijack,
 	}
-	return r.Backend.Attach(context.WithoutCancel(ctx), vars["name"], o)
+	return afterHijack(r.Backend.Attach(context.WithoutCancel(ctx), vars["name"], o), hijacked)
 }
 
 func (r *Router) remove(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
@@ -426,7 +446,8 @@ func (r *Router) execStart(ctx context.Context, w http.ResponseWriter, req *http
 	if err := httputil.ReadJSON(req, &body); err != nil {
 		return err
 	}
-	o := containers.ExecStartOpts{Detach: body.Detach, ConsoleSize: body.ConsoleSize, Hijack: hijacker(w, req)}
+	hijack, hijacked := hijacker(w, req)
+	o := containers.ExecStartOpts{Detach: body.Detach, ConsoleSize: body.ConsoleSize, Hijack: hijack}
 	if body.Detach {
 		if err := r.Backend.ExecStart(ctx, vars["id"], o); err != nil {
 			return err
@@ -434,7 +455,7 @@ func (r *Router) execStart(ctx context.Context, w http.ResponseWriter, req *http
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	return r.Backend.ExecStart(context.WithoutCancel(ctx), vars["id"], o)
+	return afterHijack(r.Backend.ExecStart(context.WithoutCancel(ctx), vars["id"], o), hijacked)
 }
 
 func (r *Router) execResize(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
