@@ -35,6 +35,7 @@ type Backend interface {
 	Attach(ctx context.Context, ref string, o containers.AttachOpts) error
 	Resize(ctx context.Context, ref string, h, w uint) error
 	Top(ctx context.Context, ref, psArgs string) (*containertypes.TopResponse, error)
+	Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(*containertypes.StatsResponse) error) error
 	Rename(ctx context.Context, ref, name string) error
 	Pause(ctx context.Context, ref string) error
 	Unpause(ctx context.Context, ref string) error
@@ -59,6 +60,7 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/json", Handler: r.inspect},
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/logs", Handler: r.logs},
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/top", Handler: r.top},
+		{Method: http.MethodGet, Path: "/containers/{name:.*}/stats", Handler: r.stats},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/start", Handler: r.start},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/stop", Handler: r.stop},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/restart", Handler: r.restart},
@@ -243,6 +245,33 @@ func (r *Router) top(ctx context.Context, w http.ResponseWriter, req *http.Reque
 	}
 	server.WriteJSON(w, http.StatusOK, t)
 	return nil
+}
+
+// stats streams one JSON document per sample (stream=1, the default) or
+// answers with one.
+func (r *Router) stats(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := req.ParseForm(); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	stream := req.Form.Get("stream") == "" || httputil.BoolValue(req, "stream")
+	oneShot := httputil.BoolValue(req, "one-shot")
+	if oneShot && stream {
+		return errdefs.ErrInvalidArgument.WithMessage("cannot have stream=true and one-shot=true")
+	}
+	started := false
+	enc := json.NewEncoder(httputil.NewFlushWriter(w))
+	err := r.Backend.Stats(ctx, vars["name"], stream, oneShot, func(s *containertypes.StatsResponse) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		return enc.Encode(s)
+	})
+	if started {
+		return nil
+	}
+	return err
 }
 
 func noContent(w http.ResponseWriter, err error) error {
