@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/daemon/config"
 	"github.com/berth-dev/berth/internal/daemon/containers"
 	"github.com/berth-dev/berth/internal/daemon/images"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/oci"
@@ -47,9 +48,11 @@ type Daemon struct {
 	id      string
 	started time.Time
 
-	// Images and Containers are the two services behind the API.
+	// Images and Containers are the two services behind the API; Events
+	// carries what happens to them.
 	Images     *images.Service
 	Containers *containers.Service
+	Events     *events.Bus
 }
 
 // Options are what the process running the daemon supplies.
@@ -111,8 +114,10 @@ func (d *Daemon) openServices(opts Options) error {
 	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers}); err != nil {
 		return err
 	}
+	d.Events = events.New()
 	d.Containers, err = containers.New(containers.Config{
-		Store: cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
+		Events: d.Events,
+		Store:  cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
 		Shim: opts.Shim, InitBinary: opts.InitBinary, HostCapabilities: oci.HostCapabilities(),
 	})
 	if err != nil {

@@ -39,9 +39,9 @@ type pendingAttach struct {
 	// closeStdin: the client's stdin EOF closes the container's stdin
 	// (StdinOnce without a TTY); otherwise it ends the attach, as in Docker.
 	closeStdin bool
-	conn Conn
-	keys []byte
-	done chan error
+	conn       Conn
+	keys       []byte
+	done       chan error
 }
 
 func (p *pendingAttach) fail(err error) {
@@ -62,13 +62,12 @@ func (s *Service) Attach(ctx context.Context, ref string, o AttachOpts) error {
 		return err
 	}
 	c.Lock()
-	tty, running, started, openStdin := c.Config.Tty, c.State.Running, !c.State.StartedAt.IsZero(), c.Config.OpenStdin
+	tty, openStdin := c.Config.Tty, c.Config.OpenStdin
 	stdinOnce := c.Config.StdinOnce
 	paused := c.State.Paused
 	c.Unlock()
-	if o.Stream && started && !running {
-		return errdefs.ErrConflict.WithMessage("You cannot attach to a stopped container, start it first")
-	}
+	// A stopped container can be attached to: the attach waits for its
+	// next start (docker start -a attaches first, then starts).
 	if o.Stream && paused {
 		return errdefs.ErrConflict.WithMessage("You cannot attach to a paused container, unpause it first")
 	}
@@ -99,6 +98,9 @@ func (s *Service) Attach(ctx context.Context, ref string, o AttachOpts) error {
 	}
 	select {
 	case err := <-p.done:
+		if errors.Is(err, errDetached) {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 		conn.Close()
@@ -116,6 +118,9 @@ func (s *Service) connectAttach(cl *shim.Client, p *pendingAttach) {
 	}
 	go func() { p.done <- pipe(p.conn, st, p.o.Stdin, p.closeStdin, p.keys) }()
 }
+
+// errDetached is what pipe returns when the client detached.
+var errDetached = errors.New("detached")
 
 // pipe copies the monitor's output to the client and, with stdin, the
 // client's input to the monitor through the detach-key filter. It returns
@@ -164,7 +169,7 @@ func pipe(conn Conn, st shim.Stream, stdin, closeStdin bool, keys []byte) error 
 	closeAll()
 	select {
 	case <-detached:
-		return nil
+		return errDetached
 	default:
 	}
 	if err != nil && !isClosedErr(err) {

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -56,6 +57,14 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "bridge"
 	}
+	// The daemon's default log driver is recorded, as dockerd does:
+	// clients (docker-py's run) read it to decide whether logs can be read.
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
 
 	c := container.NewContainer(o.Name)
 	c.Config = &merged
@@ -86,6 +95,7 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 		return containertypes.CreateResponse{}, err
 	}
 	s.live(c.ID)
+	s.emit(c, eventtypes.ActionCreate, nil)
 	return containertypes.CreateResponse{ID: c.ID, Warnings: warnings}, nil
 }
 

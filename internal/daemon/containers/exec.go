@@ -3,11 +3,13 @@ package containers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -96,6 +99,7 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, req containertypes
 	s.execs.mu.Lock()
 	s.execs.execs[ec.id] = ec
 	s.execs.mu.Unlock()
+	s.emit(c, eventtypes.Action(string(eventtypes.ActionExecCreate)+": "+strings.Join(req.Cmd, " ")), map[string]string{"execID": ec.id})
 	return ec.id, nil
 }
 
@@ -158,8 +162,10 @@ func (s *Service) ExecStart(ctx context.Context, execID string, o ExecStartOpts)
 		ec.mu.Unlock()
 		msg := "OCI runtime exec failed: " + err.Error()
 		if conn != nil {
-			// The hijacked stream is the only channel left to the client.
-			_, _ = conn.Write(append([]byte(msg), '\r', '\n'))
+			// The hijacked stream is the only channel left to the client:
+			// the message goes out as stdout (framed without a TTY).
+			out, _ := streams(conn, req.Tty)
+			_, _ = out.Write(append([]byte(msg), '\r', '\n'))
 			conn.Close()
 			return nil
 		}
@@ -180,7 +186,9 @@ func (s *Service) ExecStart(ctx context.Context, execID string, o ExecStartOpts)
 		ec.mu.Lock()
 		ec.running, ec.exitCode = false, &code
 		ec.mu.Unlock()
+		s.emit(c, eventtypes.ActionExecDie, map[string]string{"execID": execID, "exitCode": strconv.Itoa(code)})
 	}
+	s.emit(c, eventtypes.Action(string(eventtypes.ActionExecStart)+": "+strings.Join(req.Cmd, " ")), map[string]string{"execID": execID})
 	if conn == nil {
 		if st != nil {
 			st.Close()
@@ -189,10 +197,23 @@ func (s *Service) ExecStart(ctx context.Context, execID string, o ExecStartOpts)
 		return nil
 	}
 	keys, _ := detachKeys(req.DetachKeys)
-	err = pipe(conn, st, req.AttachStdin, true, keys)
+	// The client inspects the exit code as soon as its stream ends: the
+	// connection stays open until the code is known, unless it detached.
+	err = pipe(heldConn{conn}, st, req.AttachStdin, true, keys)
+	if errors.Is(err, errDetached) {
+		conn.Close()
+		collect()
+		return nil
+	}
 	collect()
+	conn.Close()
 	return err
 }
+
+// heldConn leaves closing the connection to its owner.
+type heldConn struct{ Conn }
+
+func (heldConn) Close() error { return nil }
 
 // execProcess derives an exec'd process from the container's own: same
 // capabilities, rlimits and environment, with the exec's overrides.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/container"
-	containertypes "github.com/moby/moby/api/types/container"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	containertypes "github.com/moby/moby/api/types/container"
 )
 
 func TestMergeImageConfig(t *testing.T) {
@@ -125,11 +125,11 @@ func TestSmallParsers(t *testing.T) {
 		t.Error("bad detach keys accepted")
 	}
 	for msg, want := range map[string]int{
-		`exec: "x": executable file not found in $PATH`: 127,
+		`exec: "x": executable file not found in $PATH`:  127,
 		`exec: "/x": stat /x: no such file or directory`: 127,
 		`exec: "/etc": is a directory`:                   126,
-		`exec: "/etc/passwd": permission denied`:          126,
-		`cgroup: something else`:                          128,
+		`exec: "/etc/passwd": permission denied`:         126,
+		`cgroup: something else`:                         128,
 	} {
 		if got := startExitCode(msg); got != want {
 			t.Errorf("startExitCode(%q) = %d, want %d", msg, got, want)

@@ -16,10 +16,12 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -45,6 +47,8 @@ type Config struct {
 	HostCapabilities []string
 	// CgroupParent for containers ("/berth" when empty).
 	CgroupParent string
+	// Events receives the containers' lifecycle events (nil: none).
+	Events *events.Bus
 }
 
 // Service manages containers.
@@ -192,6 +196,27 @@ func (s *Service) Counts() (total, running, paused, stopped int) {
 // Shutdown is called when berthd stops: containers keep running under
 // their monitors; only the daemon's connections go.
 func (s *Service) Shutdown() { s.cancel() }
+
+// emit publishes a container event with Docker's attributes: the name,
+// the image, the container's labels, and extra.
+func (s *Service) emit(c *container.Container, action eventtypes.Action, extra map[string]string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	c.Lock()
+	attrs := make(map[string]string, len(c.Config.Labels)+2+len(extra))
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	attrs["name"] = c.Name
+	attrs["image"] = c.ImageRef
+	id := c.ID
+	c.Unlock()
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.cfg.Events.Publish(eventtypes.ContainerEventType, action, id, attrs)
+}
 
 func (s *Service) cleanupRunDir(id string) {
 	dir := s.runDir(id)

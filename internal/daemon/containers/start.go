@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
+	eventtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -131,6 +133,7 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 		slog.Error("saving container state", "container", c.ID, "err", err)
 	}
 	go s.monitor(c, cl)
+	go s.emit(c, eventtypes.ActionStart, nil)
 	return nil
 }
 
@@ -265,6 +268,10 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 	s.cleanupRunDir(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	c.Unlock()
+	if st.OOMKilled {
+		s.emit(c, eventtypes.ActionOOM, nil)
+	}
+	s.emit(c, eventtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 
 	l := s.live(c.ID)
 	s.mu.Lock()

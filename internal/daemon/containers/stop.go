@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,6 +88,8 @@ func (s *Service) Stop(ctx context.Context, ref, signal string, timeout *int) er
 		return err
 	}
 	exited := s.exitChan(c.ID)
+	defer s.emit(c, eventtypes.ActionStop, nil)
+	s.emit(c, eventtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if err := s.signal(c, sig); err != nil {
 		slog.Debug("stop signal", "container", c.ID[:12], "err", err)
 	}
@@ -162,6 +165,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: container %s is not running", ref, c.ID))
 	}
 	exited := s.exitChan(c.ID)
+	s.emit(c, eventtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig == syscall.SIGKILL {
 		return s.killAndWait(ctx, c, exited)
 	}
@@ -182,6 +186,7 @@ func (s *Service) Restart(ctx context.Context, ref, signal string, timeout *int)
 		c.RestartCount = 0
 		_ = s.store.Save(c)
 		c.Unlock()
+		s.emit(c, eventtypes.ActionRestart, nil)
 	}
 	return nil
 }
@@ -266,6 +271,7 @@ func (s *Service) freeze(ref string, pause bool) error {
 	if err != nil {
 		return err
 	}
+	action := eventtypes.ActionPause
 	if pause {
 		if err := rc.Pause(); err != nil {
 			return err
@@ -276,8 +282,14 @@ func (s *Service) freeze(ref string, pause bool) error {
 			return err
 		}
 		_ = c.SetUnpaused()
+		action = eventtypes.ActionUnPause
 	}
-	return s.store.Save(c)
+	if err := s.store.Save(c); err != nil {
+		return err
+	}
+	// c is locked here: emit once it is released.
+	go s.emit(c, action, nil)
+	return nil
 }
 
 // RemoveOpts are the flags of DELETE /containers/{id}.
@@ -337,6 +349,7 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOpts) error {
 	c.Unlock()
 	s.cleanupRunDir(c.ID)
 	s.execs.removeContainer(c.ID)
+	s.emit(c, eventtypes.ActionDestroy, nil)
 	s.mu.Lock()
 	if l, ok := s.state[c.ID]; ok {
 		close(l.removed)
@@ -359,8 +372,13 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 		return errdefs.ErrInvalidArgument.WithMessage("Neither old nor new names may be empty")
 	}
 	c.Lock()
-	defer c.Unlock()
-	return s.store.Rename(c, newName)
+	old := c.Name
+	err = s.store.Rename(c, newName)
+	c.Unlock()
+	if err == nil {
+		s.emit(c, eventtypes.ActionRename, map[string]string{"oldName": "/" + old})
+	}
+	return err
 }
 
 // Prune removes every stopped container the filters select (label,

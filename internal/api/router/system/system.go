@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/internal/api/server"
+	berthevents "github.com/berth-dev/berth/internal/events"
 	"github.com/moby/moby/api/types/system"
 )
 
@@ -21,6 +22,8 @@ type Router struct {
 	// MaxAPIVersion is announced by /_ping; the docker CLI negotiates down
 	// to it only when the ping carries it.
 	MaxAPIVersion string
+	// Events feeds GET /events.
+	Events *berthevents.Bus
 }
 
 // Routes implements server.Router.
@@ -30,6 +33,7 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodHead, Path: "/_ping", Handler: r.ping},
 		{Method: http.MethodGet, Path: "/version", Handler: r.version},
 		{Method: http.MethodGet, Path: "/info", Handler: r.info},
+		{Method: http.MethodGet, Path: "/events", Handler: r.events},
 	}
 }
 
