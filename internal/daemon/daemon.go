@@ -124,6 +124,7 @@ func (d *Daemon) openServices(opts Options) error {
 		return err
 	}
 	d.Images.SetUsage(d.Containers)
+	d.Images.SetEvents(d.Events)
 	d.Containers.Restore(context.Background())
 	return nil
 }

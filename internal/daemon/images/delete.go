@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client/pkg/stringid"
 	"github.com/opencontainers/go-digest"
@@ -144,6 +145,7 @@ func (s *Service) ImageDelete(_ context.Context, name string, force, prune bool)
 	if err := s.deleteImage(id, &records, force, prune, removedRepositoryRef); err != nil {
 		return nil, err
 	}
+	s.emitDeletes(id, records)
 	return records, nil
 }
 
@@ -257,4 +259,17 @@ func isImageIDPrefix(id, name string) bool {
 	}
 	_, hex, ok := strings.Cut(id, ":")
 	return ok && strings.HasPrefix(hex, name)
+}
+
+// emitDeletes publishes an untag event per removed reference and a delete
+// event when the image itself went.
+func (s *Service) emitDeletes(id digest.Digest, records []imagetypes.DeleteResponse) {
+	for _, r := range records {
+		switch {
+		case r.Untagged != "":
+			s.emit(eventtypes.ActionUnTag, id, r.Untagged)
+		case r.Deleted == id.String():
+			s.emit(eventtypes.ActionDelete, id, "")
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/go-archive/compression"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -100,6 +101,7 @@ func (s *Service) ImportImage(ctx context.Context, src io.Reader, ref reference.
 	if err != nil {
 		return "", err
 	}
+	s.emit(eventtypes.ActionImport, id, "")
 	if ref != nil {
 		if err := s.tagLocked(id, ref); err != nil {
 			return "", err

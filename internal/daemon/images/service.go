@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/containerd/errdefs"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -49,6 +51,24 @@ type Service struct {
 
 	usageMu sync.RWMutex
 	usage   ContainerUsage
+
+	events *events.Bus
+}
+
+// SetEvents makes the service publish image events (import, tag, untag,
+// delete) on bus.
+func (s *Service) SetEvents(bus *events.Bus) { s.events = bus }
+
+// emit publishes an image event about id, with the reference as "name".
+func (s *Service) emit(action eventtypes.Action, id digest.Digest, name string) {
+	if s.events == nil {
+		return
+	}
+	attrs := map[string]string{}
+	if name != "" {
+		attrs["name"] = name
+	}
+	s.events.Publish(eventtypes.ImageEventType, action, id.String(), attrs)
 }
 
 // New returns the image service over cfg's stores.

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"time"
 
 	"github.com/distribution/reference"
@@ -32,5 +33,6 @@ func (s *Service) tagLocked(id digest.Digest, ref reference.Named) error {
 	if err := s.refs.AddTag(ref, id, true); err != nil {
 		return err
 	}
+	s.emit(eventtypes.ActionTag, id, reference.FamiliarString(reference.TagNameOnly(ref)))
 	return s.images.SetLastUpdated(id, time.Now().UTC())
 }
