@@ -157,7 +157,8 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]containertypes.Sum
 	if err != nil {
 		return nil, err
 	}
-	if f.needsAll() {
+	// A limit (ps -n, ps -l) counts containers in every state, as in Docker.
+	if f.needsAll() || o.Limit > 0 {
 		o.All = true
 	}
 	out := []containertypes.Summary{}
