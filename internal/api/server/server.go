@@ -198,7 +198,11 @@ func errorMessage(err error) string {
 		errdefs.ErrFailedPrecondition, errdefs.ErrPermissionDenied, errdefs.ErrUnauthenticated,
 		errdefs.ErrNotModified, errdefs.ErrNotImplemented, errdefs.ErrUnavailable,
 	} {
-		msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+		// Only the sentinel the error wraps: a runtime's own text may end
+		// with the same words ("exec: ...: permission denied").
+		if errors.Is(err, sentinel) {
+			msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+		}
 	}
 	return msg
 }
