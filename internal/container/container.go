@@ -46,8 +46,12 @@ type Container struct {
 	State State
 
 	RestartCount int
-	Driver       string
-	LogPath      string
+	// ManuallyStopped is set by stop and kill: restart policies other
+	// than "always" leave such a container alone, also across daemon
+	// restarts, until it is started again.
+	ManuallyStopped bool `json:",omitempty"`
+	Driver          string
+	LogPath         string
 
 	// NetworkSettings is kept opaque until the network model exists.
 	NetworkSettings json.RawMessage `json:",omitempty"`

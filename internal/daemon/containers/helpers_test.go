@@ -161,3 +161,45 @@ func TestSmallParsers(t *testing.T) {
 		t.Error("parseUntil accepted garbage")
 	}
 }
+
+func TestRestartPolicy(t *testing.T) {
+	always := containertypes.RestartPolicy{Name: containertypes.RestartPolicyAlways}
+	unless := containertypes.RestartPolicy{Name: containertypes.RestartPolicyUnlessStopped}
+	onFail2 := containertypes.RestartPolicy{Name: containertypes.RestartPolicyOnFailure, MaximumRetryCount: 2}
+	onFail := containertypes.RestartPolicy{Name: containertypes.RestartPolicyOnFailure}
+	for _, tc := range []struct {
+		p        containertypes.RestartPolicy
+		code, n  int
+		stopped  bool
+		expected bool
+	}{
+		{containertypes.RestartPolicy{}, 1, 0, false, false},
+		{containertypes.RestartPolicy{Name: "no"}, 1, 0, false, false},
+		{always, 0, 5, false, true},
+		{always, 0, 0, true, false},
+		{unless, 3, 0, false, true},
+		{unless, 3, 0, true, false},
+		{onFail2, 0, 0, false, false},
+		{onFail2, 1, 1, false, true},
+		{onFail2, 1, 2, false, false},
+		{onFail, 1, 100, false, true},
+	} {
+		if got := shouldRestart(tc.p, tc.code, tc.n, tc.stopped); got != tc.expected {
+			t.Errorf("%+v exit %d after %d restarts (stopped %v): %v", tc.p, tc.code, tc.n, tc.stopped, got)
+		}
+	}
+	for _, tc := range []struct {
+		n    int
+		ran  time.Duration
+		want time.Duration
+	}{
+		{0, 0, 100 * time.Millisecond},
+		{3, time.Second, 800 * time.Millisecond},
+		{20, 0, time.Minute},
+		{20, 11 * time.Second, 100 * time.Millisecond},
+	} {
+		if got := restartDelay(tc.n, tc.ran); got != tc.want {
+			t.Errorf("restartDelay(%d, %v) = %v, want %v", tc.n, tc.ran, got, tc.want)
+		}
+	}
+}

@@ -154,6 +154,7 @@ func (s *Service) Restore(ctx context.Context) {
 		s.finishExit(c, *st)
 		slog.Info("container exited while the daemon was down", "container", c.ID[:12], "exitCode", st.ExitCode)
 	}
+	go s.startOnBoot()
 }
 
 // ImageUsers implements the image service's ContainerUsage.

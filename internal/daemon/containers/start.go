@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
+	containertypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -46,6 +47,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	case st.RemovalInProgress || st.Dead:
 		return errdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
 	}
+	c.ManuallyStopped = false
 	err = s.startLocked(ctx, c)
 	if err != nil && c.HostConfig.AutoRemove {
 		// As dockerd: a --rm container that cannot start is removed, so a
@@ -250,6 +252,7 @@ func (s *Service) readExitAfterLoss(id string) (shim.ExitStatus, error) {
 // auto-removal.
 func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 	c.Lock()
+	ranFor := time.Since(c.State.StartedAt)
 	if c.State.Running {
 		_ = c.SetStopped(st.ExitCode, st.OOMKilled)
 		if !st.FinishedAt.IsZero() {
@@ -267,6 +270,8 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 	}
 	s.cleanupRunDir(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
+	restart := shouldRestart(c.HostConfig.RestartPolicy, st.ExitCode, c.RestartCount, c.ManuallyStopped) && !c.State.RemovalInProgress
+	count := c.RestartCount
 	c.Unlock()
 	if st.OOMKilled {
 		s.emit(c, eventtypes.ActionOOM, nil)
@@ -283,5 +288,73 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		if err := s.Remove(context.Background(), c.ID, RemoveOpts{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 			slog.Warn("auto-removing container", "container", c.ID[:12], "err", err)
 		}
+		return
+	}
+	if restart && s.ctx.Err() == nil {
+		go s.restartAfter(c, restartDelay(count, ranFor))
+	}
+}
+
+// shouldRestart applies a restart policy to an exit.
+func shouldRestart(p containertypes.RestartPolicy, exitCode, restarts int, manuallyStopped bool) bool {
+	switch p.Name {
+	case containertypes.RestartPolicyAlways:
+		return !manuallyStopped
+	case containertypes.RestartPolicyUnlessStopped:
+		return !manuallyStopped
+	case containertypes.RestartPolicyOnFailure:
+		return !manuallyStopped && exitCode != 0 && (p.MaximumRetryCount == 0 || restarts < p.MaximumRetryCount)
+	}
+	return false
+}
+
+// restartDelay is Docker's back-off: 100 ms doubling per restart up to a
+// minute, back to 100 ms after a run of 10 seconds or more.
+func restartDelay(restarts int, ranFor time.Duration) time.Duration {
+	if ranFor >= 10*time.Second {
+		return 100 * time.Millisecond
+	}
+	d := 100 * time.Millisecond << min(restarts, 10)
+	return min(d, time.Minute)
+}
+
+// restartAfter starts c again after delay unless something else happened
+// to it meanwhile (started, stopped by hand, removed).
+func (s *Service) restartAfter(c *container.Container, delay time.Duration) {
+	select {
+	case <-time.After(delay):
+	case <-s.ctx.Done():
+		return
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.State.Running || c.State.RemovalInProgress || c.State.Dead || c.ManuallyStopped {
+		return
+	}
+	if _, err := s.store.Get(c.ID); err != nil {
+		return // removed
+	}
+	c.RestartCount++
+	if err := s.startLocked(s.ctx, c); err != nil {
+		slog.Warn("restart policy: start failed", "container", c.ID[:12], "err", err)
+		return
+	}
+	go s.emit(c, eventtypes.ActionRestart, nil)
+}
+
+// startOnBoot starts, after a daemon start, the stopped containers whose
+// policy says so: "always", and "unless-stopped" unless stopped by hand.
+func (s *Service) startOnBoot() {
+	for _, c := range s.store.List() {
+		c.Lock()
+		p := c.HostConfig.RestartPolicy.Name
+		run := !c.State.Running && !c.State.StartedAt.IsZero() && !c.State.RemovalInProgress && !c.State.Dead &&
+			(p == containertypes.RestartPolicyAlways || (p == containertypes.RestartPolicyUnlessStopped && !c.ManuallyStopped))
+		if run {
+			if err := s.startLocked(s.ctx, c); err != nil {
+				slog.Warn("restart policy: start at daemon start failed", "container", c.ID[:12], "err", err)
+			}
+		}
+		c.Unlock()
 	}
 }

@@ -82,6 +82,8 @@ func (s *Service) Stop(ctx context.Context, ref, signal string, timeout *int) er
 		t = *timeout
 	}
 	paused := c.State.Paused
+	c.ManuallyStopped = true
+	_ = s.store.Save(c)
 	c.Unlock()
 	sig, err := ParseSignal(signal)
 	if err != nil {
@@ -160,6 +162,10 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	c.Lock()
 	running := c.State.Running
+	if running {
+		c.ManuallyStopped = true
+		_ = s.store.Save(c)
+	}
 	c.Unlock()
 	if !running {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: container %s is not running", ref, c.ID))
