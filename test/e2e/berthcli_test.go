@@ -1,0 +1,372 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+var (
+	berthCLIOnce sync.Once
+	berthCLIPath string
+	berthCLIErr  error
+)
+
+// berthCLIBinary returns berth's CLI: $BERTH_BIN, or one built once per
+// test binary.
+func berthCLIBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_BIN"); p != "" {
+		return p
+	}
+	berthCLIOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-cli-")
+		if err != nil {
+			berthCLIErr = err
+			return
+		}
+		berthCLIPath = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-o", berthCLIPath, "github.com/berth-dev/berth/cmd/berth")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			berthCLIErr = fmt.Errorf("building berth: %v\n%s", err, out)
+		}
+	})
+	if berthCLIErr != nil {
+		t.Fatal(berthCLIErr)
+	}
+	return berthCLIPath
+}
+
+// cliRun is one CLI invocation's outcome.
+type cliRun struct {
+	out, err string
+	code     int
+}
+
+// cliEnv drives a test daemon with berth's CLI and, when installed, the
+// docker CLI for side-by-side comparison.
+type cliEnv struct {
+	t      *testing.T
+	d      *testutil.Berthd
+	berth  string
+	docker string
+}
+
+func newCLIEnv(t *testing.T) *cliEnv {
+	t.Helper()
+	bin := berthCLIBinary(t)
+	d := testutil.StartBerthd(t)
+	d.ImportBusybox(t, "busybox")
+	docker, _ := exec.LookPath("docker")
+	return &cliEnv{t: t, d: d, berth: bin, docker: docker}
+}
+
+func (c *cliEnv) exec(bin, stdin string, args ...string) cliRun {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = c.d.Env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := cliRun{out: o.String(), err: e.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			c.t.Fatalf("%s %q: %v", filepath.Base(bin), args, err)
+		}
+		r.code = ee.ExitCode()
+	}
+	return r
+}
+
+// run runs berth with empty stdin.
+func (c *cliEnv) run(args ...string) cliRun {
+	c.t.Helper()
+	return c.exec(c.berth, "", args...)
+}
+
+// runIn runs berth with stdin.
+func (c *cliEnv) runIn(stdin string, args ...string) cliRun {
+	c.t.Helper()
+	return c.exec(c.berth, stdin, args...)
+}
+
+// ok runs berth, requires exit status 0 and returns its stdout.
+func (c *cliEnv) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("berth %q: exit %d, stdout %q, stderr %q", args, r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+// expect runs berth and checks its exit status and exact stdout.
+func (c *cliEnv) expect(code int, want string, args ...string) cliRun {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != code || r.out != want {
+		c.t.Errorf("berth %q: exit %d, stdout %q (stderr %q); want exit %d, stdout %q", args, r.code, r.out, r.err, code, want)
+	}
+	return r
+}
+
+// expectErr runs berth and checks its exit status and stderr.
+func (c *cliEnv) expectErr(code int, wantErr string, args ...string) cliRun {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != code || r.err != wantErr {
+		c.t.Errorf("berth %q: exit %d, stderr %q (stdout %q); want exit %d, stderr %q", args, r.code, r.err, r.out, code, wantErr)
+	}
+	return r
+}
+
+var (
+	agoRE    = regexp.MustCompile(`(Less than a second|About an? (minute|hour)|\d+ (seconds?|minutes?|hours?)) ago`)
+	upRE     = regexp.MustCompile(`Up (Less than a second|About an? (minute|hour)|\d+ (seconds?|minutes?|hours?))`)
+	columnRE = regexp.MustCompile(`  +`)
+)
+
+// normalize makes two outputs taken a moment apart comparable: relative
+// times become "T", column padding one " | ", and the program's name
+// "berth".
+func normalize(s string) string {
+	s = agoRE.ReplaceAllString(s, "T ago")
+	s = upRE.ReplaceAllString(s, "Up T")
+	s = columnRE.ReplaceAllString(s, " | ")
+	s = strings.ReplaceAll(s, "docker", "berth")
+	return strings.ReplaceAll(s, "Docker", "berth")
+}
+
+// compare runs the same command with berth and docker on the daemon and
+// requires the same exit status, stdout and stderr (docker's name read as
+// berth's). It returns berth's run.
+func (c *cliEnv) compare(args ...string) cliRun {
+	c.t.Helper()
+	b := c.run(args...)
+	if c.docker == "" {
+		return b
+	}
+	d := c.exec(c.docker, "", args...)
+	bOut, dOut := normalize(b.out), normalize(d.out)
+	if args[0] == "images" || args[0] == "image" && args[1] == "ls" {
+		// docker lists an image's tags in map order.
+		bOut, dOut = berthSortLines(bOut), berthSortLines(dOut)
+	}
+	if b.code != d.code || bOut != dOut || normalize(b.err) != normalize(d.err) {
+		c.t.Errorf("berth and docker differ on %q:\nberth  (exit %d):\n%s%s\ndocker (exit %d):\n%s%s",
+			args, b.code, b.out, b.err, d.code, d.out, d.err)
+	}
+	return b
+}
+
+func berthSortLines(s string) string {
+	l := strings.Split(s, "\n")
+	sort.Strings(l)
+	return strings.Join(l, "\n")
+}
+
+// id returns a container's full ID.
+func (c *cliEnv) id(name string) string {
+	c.t.Helper()
+	return strings.TrimSpace(c.ok("inspect", "-f", "{{.Id}}", name))
+}
+
+// field returns inspect -f format for name, trimmed.
+func (c *cliEnv) field(name, format string) string {
+	c.t.Helper()
+	return strings.TrimSpace(c.ok("inspect", "-f", format, name))
+}
+
+// waitState polls a container's status until it is want.
+func (c *cliEnv) waitState(name, want string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := c.field(name, "{{.State.Status}}")
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: status %q, want %q", name, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var (
+	longIDRE  = regexp.MustCompile(`^[0-9a-f]{64}\n$`)
+	imageIDRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
+)
+
+func TestBerthCLIImages(t *testing.T) {
+	c := newCLIEnv(t)
+	tarball := testutil.BusyboxTarball(t)
+
+	out := c.ok("import", "-c", `CMD ["sh"]`, "-c", "ENV A=1", "-m", "my msg", tarball, "imp:1")
+	if !imageIDRE.MatchString(out) {
+		t.Fatalf("import printed %q, want the image ID", out)
+	}
+	data, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.exec(c.berth, string(data), "import", "-", "imp:2")
+	if r.code != 0 || !imageIDRE.MatchString(r.out) {
+		t.Fatalf("import from stdin: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	c.expect(0, "[A=1] [\"sh\"] my msg\n", "image", "inspect", "-f", "{{.Config.Env}} {{json .Config.Cmd}} {{.Comment}}", "imp:1")
+	c.expect(0, "Imported from -\n", "image", "inspect", "-f", "{{.Comment}}", "imp:2")
+	c.expect(0, "", "tag", "imp:1", "other/imp:x")
+	c.expectErr(1, "Error response from daemon: No such image: nosuch:latest\n", "tag", "nosuch", "x:y")
+	c.compare("image", "inspect", "nosuch")
+
+	c.expect(0, "imp:1 other/imp:x\n", "image", "inspect", "-f", "{{join .RepoTags \" \"}}", "imp:1")
+	c.expect(0, "imp:2\nimp:1\n", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=imp")
+	if q := c.ok("images", "-q"); len(strings.Fields(q)) != 4 {
+		t.Errorf("images -q: %q, want 4 IDs (busybox, imp:1, other/imp:x, imp:2)", q)
+	}
+	for _, args := range [][]string{
+		{"images"}, {"images", "-a", "--no-trunc"}, {"images", "-q"}, {"images", "imp"},
+		{"images", "--filter", "reference=imp"}, {"images", "--filter", "dangling=false"},
+		{"images", "--filter", "before=imp:2"}, {"images", "--filter", "label=x"},
+		{"images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"},
+		{"image", "inspect", "-f", "{{.Id}} {{.Config.Cmd}} {{.Architecture}} {{.Os}}", "busybox", "imp:1"},
+		{"history", "imp:1"}, {"history", "-H=false", "imp:1"}, {"history", "--no-trunc", "-q", "imp:1"},
+		{"history", "--format", "{{.ID}} {{.Comment}}", "imp:2"},
+		{"history", "nosuch"}, {"images", "--filter", "bogus=1"},
+	} {
+		c.compare(args...)
+	}
+
+	// rmi: several references, a missing one, -f, an image in use.
+	id2 := strings.TrimSpace(c.ok("image", "inspect", "-f", "{{.Id}}", "imp:2"))
+	c.expect(0, "Untagged: imp:2\nDeleted: "+id2+"\nUntagged: other/imp:x\n", "rmi", "imp:2", "other/imp:x")
+	c.ok("tag", "busybox", "bb:1")
+	r = c.expect(1, "Untagged: bb:1\n", "rmi", "bb:1", "nosuch")
+	if r.err != "Error response from daemon: No such image: nosuch:latest\n" {
+		t.Errorf("rmi nosuch: stderr %q", r.err)
+	}
+	c.expect(0, "", "rmi", "-f", "nosuch")
+	c.ok("create", "--name", "user", "busybox")
+	c.expect(0, "imp 0\nbusybox 1\n", "images", "--format", "{{.Repository}} {{.Containers}}",
+		"--filter", "reference=busybox", "--filter", "reference=imp:1")
+	r = c.compare("rmi", "busybox")
+	if r.code != 1 || !strings.Contains(r.err, "conflict: unable to delete busybox:latest (must be forced) - container ") {
+		t.Errorf("rmi of an image in use: exit %d, %q", r.code, r.err)
+	}
+	// Forced, the image goes although a stopped container uses it.
+	bbID := strings.TrimSpace(c.ok("image", "inspect", "-f", "{{.Id}}", "busybox"))
+	c.expect(0, "Untagged: busybox:latest\nDeleted: "+bbID+"\n", "rmi", "-f", "busybox")
+	c.expect(0, bbID+"\n", "inspect", "-f", "{{.Image}}", "user")
+	c.compare("ps", "-a")
+	c.expect(0, "user\n", "rm", "user")
+	c.compare("images", "-a")
+	c.expect(0, "imp:1\n", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "dangling=false")
+}
+
+func TestBerthCLIRun(t *testing.T) {
+	c := newCLIEnv(t)
+
+	c.expect(0, "hello\n", "run", "--rm", "busybox", "echo", "hello")
+	c.expect(0, "", "ps", "-aq")
+
+	envFile := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(envFile, []byte("# comment\nB=from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(0, "1 from-file\n/tmp\n1000:1001\nmyhost\n",
+		"run", "--name", "opts", "-e", "A=1", "--env-file", envFile, "-w", "/tmp", "-u", "1000:1001", "-h", "myhost",
+		"--label", "l=v", "busybox", "sh", "-c", `echo $A $B; pwd; echo $(id -u):$(id -g); hostname`)
+	c.expect(0, "v /tmp 1000:1001 myhost\n", "inspect", "-f",
+		"{{.Config.Labels.l}} {{.Config.WorkingDir}} {{.Config.User}} {{.Config.Hostname}}", "opts")
+	c.expect(0, "hi there\n", "run", "--rm", "--entrypoint", "echo", "busybox", "hi", "there")
+	if r := c.runIn("from stdin\n", "run", "--rm", "-i", "busybox", "cat"); r.code != 0 || r.out != "from stdin\n" {
+		t.Errorf("run -i: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	// -t without a terminal on stdin: a TTY in the container, no error.
+	c.expect(0, "tty\r\n", "run", "--rm", "-t", "busybox", "sh", "-c", "test -t 1 && echo tty")
+	c.expectErr(1, "the input device is not a TTY\n", "run", "--rm", "-it", "busybox", "true")
+
+	// The container's ID is its hostname; -d prints it.
+	out := c.ok("run", "-d", "--name", "bg", "busybox", "sleep", "100")
+	if !longIDRE.MatchString(out) {
+		t.Fatalf("run -d printed %q", out)
+	}
+	c.expect(0, "running true\n", "inspect", "-f", "{{.State.Status}} {{.State.Running}}", "bg")
+	c.expect(0, out[:12]+"\n", "exec", "bg", "hostname")
+
+	// --init: the reaper is PID 1; without it, the command is.
+	c.expect(0, "sh\n", "run", "--rm", "busybox", "sh", "-c", "cat /proc/1/comm; true")
+	if r := c.run("run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/comm; echo $$"); r.code != 0 || strings.HasPrefix(r.out, "sh\n") || strings.HasSuffix(r.out, "\n1\n") {
+		t.Errorf("run --init: exit %d, %q (%q): want PID 1 to be the init", r.code, r.out, r.err)
+	}
+
+	// --stop-signal, --stop-timeout: recorded, and stop uses them.
+	c.ok("run", "-d", "--name", "sig", "--stop-signal", "USR1", "--stop-timeout", "1", "busybox",
+		"sh", "-c", `trap "echo got-usr1; exit 9" USR1; while true; do sleep 0.1; done`)
+	c.expect(0, "USR1 1\n", "inspect", "-f", "{{.Config.StopSignal}} {{.Config.StopTimeout}}", "sig")
+	c.expect(0, "sig\n", "stop", "sig")
+	c.expect(0, "9\n", "wait", "sig")
+	c.expect(0, "got-usr1\n", "logs", "sig")
+	c.ok("run", "-d", "--name", "slow", "--stop-timeout", "1", "busybox", "sleep", "100")
+	start := time.Now()
+	c.expect(0, "slow\n", "stop", "slow")
+	if el := time.Since(start); el < time.Second || el > 6*time.Second {
+		t.Errorf("stop with --stop-timeout 1 took %v", el)
+	}
+	c.expect(0, "137\n", "inspect", "-f", "{{.State.ExitCode}}", "slow")
+
+	// Networks: none has only lo; host shares the host's interfaces.
+	c.expect(0, "lo\n", "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+	hostIfs, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range hostIfs {
+		names = append(names, e.Name())
+	}
+	c.expect(0, strings.Join(names, "\n")+"\n", "run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+	hn, _ := os.Hostname()
+	c.expect(0, hn+"\n", "run", "--rm", "--network", "host", "busybox", "hostname")
+
+	// Exit statuses: the command's, 125 (daemon or flags), 126, 127.
+	c.expect(3, "", "run", "--rm", "busybox", "sh", "-c", "exit 3")
+	for _, args := range [][]string{
+		{"run", "busybox", "nonexistent-cmd"},
+		{"run", "busybox", "/etc"},
+		{"run", "nosuch:img"},
+		{"run", "--name", "bg", "busybox"},
+		{"run", "--bogus-flag", "busybox"},
+		{"run", "--network", "nosuchnet", "busybox", "true"},
+		{"run", "-u", "nosuchuser", "busybox", "true"},
+		{"run"},
+	} {
+		c.compare(args...)
+	}
+	c.expectErr(127, "berth: Error response from daemon: failed to create task for container: exec: \"nonexistent-cmd\": executable file not found in $PATH\n\nRun 'berth run --help' for more information\n",
+		"run", "busybox", "nonexistent-cmd")
+	c.expectErr(126, "berth: Error response from daemon: failed to create task for container: exec: \"/etc\": is a directory\n\nRun 'berth run --help' for more information\n",
+		"run", "busybox", "/etc")
+	c.expectErr(125, "Unable to find image 'nosuch:img' locally\nberth: Error response from daemon: cannot pull nosuch:img: pulling images from a registry is not supported yet\n\nRun 'berth run --help' for more information\n",
+		"run", "nosuch:img")
+	if r := c.run("run", "--bogus-flag", "busybox"); r.code != 125 {
+		t.Errorf("unknown flag: exit %d, want 125", r.code)
+	}
+}
