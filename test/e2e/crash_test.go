@@ -12,8 +12,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-
-	"github.com/berth-dev/berth/internal/testutil"
 )
 
 const counterScript = `i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done`
@@ -71,11 +69,7 @@ func checkSequence(t *testing.T, name, log string) int {
 // is seen exited with its real status and time, and they can be stopped
 // and removed afterwards.
 func TestCrashKill9(t *testing.T) {
-	d := testutil.StartBerthd(t)
-	d.ImportBusybox(t, "busybox")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c := newGoClient(t, d, "")
+	d, c, ctx := busyboxDaemon(t, 90*time.Second)
 
 	var counters []string
 	for i := range 5 {
@@ -138,14 +132,8 @@ func TestCrashKill9(t *testing.T) {
 				st.FinishedAt, ran, lateStart.Format(time.RFC3339Nano), killedAt.Format(time.RFC3339Nano), restartAt.Format(time.RFC3339Nano))
 		}
 	}
-	w := c.ContainerWait(ctx, late, client.ContainerWaitOptions{})
-	select {
-	case r := <-w.Result:
-		if r.StatusCode != 7 {
-			t.Errorf("wait late: %d, want 7", r.StatusCode)
-		}
-	case err := <-w.Error:
-		t.Errorf("wait late: %v", err)
+	if code := waitExit(t, ctx, c, late, ""); code != 7 {
+		t.Errorf("wait late: %d, want 7", code)
 	}
 
 	// The logs hold every line, across the outage.
@@ -205,11 +193,7 @@ func TestCrashKill9(t *testing.T) {
 // TestCrashSIGTERMRestart restarts the daemon with SIGTERM: running
 // containers keep running, and images, names and states survive.
 func TestCrashSIGTERMRestart(t *testing.T) {
-	d := testutil.StartBerthd(t)
-	d.ImportBusybox(t, "busybox")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := newGoClient(t, d, "")
+	d, c, ctx := busyboxDaemon(t, 60*time.Second)
 	if _, err := c.ImageTag(ctx, client.ImageTagOptions{Source: "busybox", Target: "keep:v1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +204,8 @@ func TestCrashSIGTERMRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := runContainer(t, ctx, c, "done", "sh", "-c", "exit 3")
-	if r := <-c.ContainerWait(ctx, done, client.ContainerWaitOptions{}).Result; r.StatusCode != 3 {
-		t.Fatalf("done exited %d", r.StatusCode)
+	if code := waitExit(t, ctx, c, done, ""); code != 3 {
+		t.Fatalf("done exited %d", code)
 	}
 
 	d.Restart()

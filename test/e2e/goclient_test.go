@@ -47,19 +47,35 @@ func demux(t *testing.T, r io.Reader) (string, string) {
 
 func waitExit(t *testing.T, ctx context.Context, c *client.Client, id string, cond container.WaitCondition) int64 {
 	t.Helper()
-	w := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+	return waitResult(t, ctx, c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond}))
+}
+
+// waitResult returns the status a ContainerWait reports.
+func waitResult(t *testing.T, ctx context.Context, w client.ContainerWaitResult) int64 {
+	t.Helper()
 	select {
 	case r := <-w.Result:
 		if r.Error != nil && r.Error.Message != "" {
-			t.Fatalf("wait %s: %s", id, r.Error.Message)
+			t.Fatalf("wait: %s", r.Error.Message)
 		}
 		return r.StatusCode
 	case err := <-w.Error:
-		t.Fatalf("wait %s: %v", id, err)
+		t.Fatalf("wait: %v", err)
 	case <-ctx.Done():
-		t.Fatalf("wait %s: %v", id, ctx.Err())
+		t.Fatalf("wait: %v", ctx.Err())
 	}
 	return -1
+}
+
+// busyboxDaemon starts a daemon with busybox imported and returns it with
+// a negotiating Go client and a context that ends with the test.
+func busyboxDaemon(t *testing.T, timeout time.Duration) (*testutil.Berthd, *client.Client, context.Context) {
+	t.Helper()
+	d := testutil.StartBerthd(t)
+	d.ImportBusybox(t, "busybox")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return d, newGoClient(t, d, ""), ctx
 }
 
 // startSleeper runs a busybox "sleep 300" and returns its ID.
@@ -139,13 +155,8 @@ func goClientLifecycle(t *testing.T, d *testutil.Berthd, version string) {
 	if _, err := c.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-waitC.Result:
-		if r.StatusCode != 3 {
-			t.Fatalf("wait: status %d, want 3", r.StatusCode)
-		}
-	case err := <-waitC.Error:
-		t.Fatalf("wait: %v", err)
+	if code := waitResult(t, ctx, waitC); code != 3 {
+		t.Fatalf("wait: status %d, want 3", code)
 	}
 	logs, err := c.ContainerLogs(ctx, name, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
@@ -262,11 +273,7 @@ func goClientLifecycle(t *testing.T, d *testutil.Berthd, version string) {
 	if _, err := c.ContainerRemove(ctx, cr.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-removed.Result:
-	case err := <-removed.Error:
-		t.Fatalf("wait removed: %v", err)
-	}
+	waitResult(t, ctx, removed)
 	if _, err := c.ContainerInspect(ctx, cr.ID, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("inspect removed container: %v, want not found", err)
 	}
