@@ -150,8 +150,15 @@ func normalize(s string) string {
 	s = upRE.ReplaceAllString(s, "Up T")
 	s = columnRE.ReplaceAllString(s, " | ")
 	s = strings.ReplaceAll(s, "docker", "berth")
-	return strings.ReplaceAll(s, "Docker", "berth")
+	s = strings.ReplaceAll(s, "Docker", "berth")
+	// berth's CLI words these as docker 29 does; older CLIs differ.
+	return docker28Wording.Replace(s)
 }
+
+var docker28Wording = strings.NewReplacer(
+	"You cannot attach to a", "cannot attach to a",
+	"Error: No public port", "no public port",
+)
 
 // compare runs the same command with berth and docker on the daemon and
 // requires the same exit status, stdout and stderr (docker's name read as
@@ -369,4 +376,256 @@ func TestBerthCLIRun(t *testing.T) {
 	if r := c.run("run", "--bogus-flag", "busybox"); r.code != 125 {
 		t.Errorf("unknown flag: exit %d, want 125", r.code)
 	}
+}
+
+func TestBerthCLILifecycle(t *testing.T) {
+	c := newCLIEnv(t)
+
+	// create, then start -a; start -a again replays nothing and reruns.
+	out := c.ok("create", "--name", "once", "busybox", "echo", "hello")
+	if !longIDRE.MatchString(out) {
+		t.Fatalf("create printed %q", out)
+	}
+	c.expect(0, "created\n", "inspect", "-f", "{{.State.Status}}", "once")
+	c.expect(0, "hello\n", "start", "-a", "once")
+	c.expect(0, "hello\n", "start", "-a", "once")
+	c.expect(0, "hello\nhello\n", "logs", "once")
+	c.expect(0, "once\n", "start", "once")
+	c.ok("create", "--name", "failing", "busybox", "sh", "-c", "echo bad >&2; exit 6")
+	if r := c.run("start", "-a", "failing"); r.code != 6 || r.out != "" || r.err != "bad\n" {
+		t.Errorf("start -a of a failing container: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	c.ok("create", "-i", "--name", "cat", "busybox", "cat")
+	if r := c.runIn("through start -i\n", "start", "-ai", "cat"); r.code != 0 || r.out != "through start -i\n" {
+		t.Errorf("start -ai: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	c.compare("start", "nosuch")
+	c.compare("start", "-a", "nosuch", "once")
+
+	// attach: the output from then on, the container's status as exit
+	// status (stdin through attach: TestBerthCLIInteractive).
+	c.ok("run", "-d", "--name", "att", "busybox", "sh", "-c", "echo before; sleep 1; echo attached; echo on-stderr >&2; exit 5")
+	if r := c.run("attach", "att"); r.code != 5 || r.out != "attached\n" || r.err != "on-stderr\n" {
+		t.Errorf("attach: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	c.compare("attach", "att")
+	c.compare("attach", "nosuch")
+
+	// ps and inspect -f, side by side, with running, paused, created and
+	// exited containers.
+	c.ok("run", "-d", "--name", "web", "--label", "tier=web", "busybox", "sleep", "100")
+	c.ok("run", "-d", "--name", "paused", "busybox", "sleep", "100")
+	c.expect(0, "paused\n", "pause", "paused")
+	c.ok("create", "--name", "fresh", "--label", "tier=db", "busybox")
+	c.expect(0, "paused true\n", "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "paused")
+	c.expect(0, "paused\nweb\n", "ps", "--format", "{{.Names}}")
+	c.expect(0, "fresh\n", "ps", "-a", "--filter", "status=created", "--format", "{{.Names}}")
+	c.expect(0, c.id("web")[:12]+"\n", "ps", "-q", "--filter", "label=tier=web")
+	for _, args := range [][]string{
+		{"ps"}, {"ps", "-a"}, {"ps", "-a", "--no-trunc"}, {"ps", "-aq"}, {"ps", "-n", "2"}, {"ps", "-l"},
+		{"ps", "-s"}, {"ps", "-a", "--filter", "name=web"}, {"ps", "-a", "--filter", "label=tier"},
+		{"ps", "-a", "--filter", "status=exited"}, {"ps", "-a", "--filter", "exited=6"},
+		{"ps", "-a", "--filter", "ancestor=busybox"}, {"ps", "--filter", "status=paused"},
+		{"ps", "-a", "--filter", "before=web"}, {"ps", "-a", "--filter", "since=att"},
+		{"ps", "-a", "--filter", "id=" + c.id("fresh")[:8]}, {"ps", "-a", "--filter", "is-task=false"},
+		{"ps", "-a", "--format", "table {{.Names}}\t{{.Label \"tier\"}}\t{{.Command}}"},
+		{"ps", "-a", "--format", "{{.ID}} {{.Image}} {{.State}} {{.Labels}} {{.Mounts}} {{.Networks}}"},
+		{"ps", "--filter", "bogus=1"}, {"ps", "--filter", "status=bogus"},
+		{"inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}} {{json .Config.Cmd}}", "web", "once", "fresh"},
+		{"inspect", "-f", "{{.HostConfig.NetworkMode}} {{.RestartCount}} {{.Path}} {{.Args}}", "web"},
+		{"inspect", "--type", "container", "-f", "{{.Name}}", "web"},
+		{"inspect", "-f", "{{.Name}}", "web", "nosuch"}, {"inspect", "nosuch"},
+		{"container", "inspect", "-f", "{{.Bogus}}", "web"},
+		{"top", "web"}, {"top", "web", "-o", "pid,comm"}, {"top", "fresh"}, {"top", "nosuch"},
+		{"port", "web"}, {"port", "web", "80"}, {"port", "nosuch"},
+		{"pause", "paused"}, {"unpause", "web"}, {"exec", "paused", "true"}, {"attach", "paused"},
+		{"stop", "nosuch"}, {"kill", "once"}, {"wait", "nosuch"}, {"rename", "web", "paused"},
+		{"rm", "web"}, {"rm", "nosuch"}, {"logs", "nosuch"},
+	} {
+		c.compare(args...)
+	}
+	c.expect(0, "paused\n", "unpause", "paused")
+	c.expect(0, "running false\n", "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "paused")
+
+	// top lists the container's processes.
+	if out := c.ok("top", "web"); !strings.Contains(out, "sleep 100") || !strings.HasPrefix(out, "UID ") {
+		t.Errorf("top: %q", out)
+	}
+	if st := c.run("stats", "--no-stream", "web"); st.code != 0 || !strings.Contains(st.out, "web") || !strings.HasPrefix(st.out, "CONTAINER ID ") {
+		t.Errorf("stats --no-stream: exit %d, %q, %q", st.code, st.out, st.err)
+	}
+
+	// wait: each container's status on its line.
+	c.ok("run", "-d", "--name", "w7", "busybox", "sh", "-c", "sleep 0.5; exit 7")
+	c.ok("run", "-d", "--name", "w0", "busybox", "true")
+	c.expect(0, "7\n0\n", "wait", "w7", "w0")
+
+	// stop -t: PID 1 ignores SIGTERM, so the kill comes after 1s.
+	c.ok("run", "-d", "--name", "stubborn", "busybox", "sleep", "100")
+	start := time.Now()
+	c.expect(0, "stubborn\n", "stop", "-t", "1", "stubborn")
+	if el := time.Since(start); el < time.Second || el > 6*time.Second {
+		t.Errorf("stop -t 1 took %v", el)
+	}
+	c.expect(0, "exited 137\n", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "stubborn")
+	c.expect(0, "stubborn\n", "stop", "stubborn") // stopping a stopped container
+
+	// kill -s: the container's trap sees the signal.
+	c.ok("run", "-d", "--name", "trap", "busybox", "sh", "-c", `trap "exit 9" USR1; while true; do sleep 0.1; done`)
+	time.Sleep(300 * time.Millisecond) // let the shell install its trap
+	c.expect(0, "trap\n", "kill", "-s", "USR1", "trap")
+	c.expect(0, "9\n", "wait", "trap")
+	c.compare("kill", "-s", "NOSIG", "web")
+
+	// restart: a new start, the same container.
+	before := c.field("web", "{{.State.StartedAt}} {{.State.Pid}}")
+	c.expect(0, "web\n", "restart", "-t", "1", "web")
+	if after := c.field("web", "{{.State.StartedAt}} {{.State.Pid}}"); after == before {
+		t.Errorf("restart: StartedAt and Pid unchanged (%s)", after)
+	}
+	c.expect(0, "running\n", "inspect", "-f", "{{.State.Status}}", "web")
+	c.expect(0, "once\n", "restart", "once") // an exited container starts
+
+	// rename.
+	webID := c.id("web")
+	c.expect(0, "", "rename", "web", "site")
+	c.expect(0, "/site "+webID+"\n", "inspect", "-f", "{{.Name}} {{.Id}}", "site")
+	c.compare("inspect", "-f", "{{.Name}}", "web")
+	c.compare("rename", "site", "once")
+
+	// rm: several at once, -f for running ones; a failure leaves the rest.
+	c.ok("create", "--name", "gone1", "busybox")
+	c.ok("create", "--name", "gone2", "busybox")
+	c.expect(0, "gone1\ngone2\n", "rm", "gone1", "gone2")
+	r := c.run("rm", "site", "nosuch")
+	if r.code != 1 || !strings.Contains(r.err, "Error response from daemon: cannot remove container \"/site\": container is running: stop the container before removing") ||
+		!strings.Contains(r.err, "No such container: nosuch") {
+		t.Errorf("rm of a running and a missing container: exit %d, %q", r.code, r.err)
+	}
+	c.expect(0, "site\n", "rm", "-f", "site")
+	c.compare("inspect", "site")
+
+	// prune: every stopped container goes, running ones stay.
+	var stopped []string
+	for _, l := range strings.Fields(c.ok("ps", "-aq", "--no-trunc", "--filter", "status=exited", "--filter", "status=created")) {
+		stopped = append(stopped, l)
+	}
+	r = c.run("container", "prune", "-f")
+	if r.code != 0 || !strings.HasPrefix(r.out, "Deleted Containers:\n") || !strings.Contains(r.out, "\nTotal reclaimed space: ") {
+		t.Errorf("container prune -f: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	for _, id := range stopped {
+		if !strings.Contains(r.out, id+"\n") {
+			t.Errorf("container prune -f did not report %s: %q", id, r.out)
+		}
+	}
+	c.expect(0, "paused\n", "ps", "-a", "--format", "{{.Names}}")
+	c.compare("container", "prune", "-f")
+
+	// version and info, against the daemon.
+	v := c.ok("version")
+	if !strings.Contains(v, "Client:\n") || !strings.Contains(v, "\nServer: berth\n") {
+		t.Errorf("version: %q", v)
+	}
+	c.compare("version", "-f", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}")
+	c.compare("info", "-f", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}} {{.Name}}")
+	c.expect(0, "1 1 0 0\n", "info", "-f", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}")
+	if info := c.ok("info"); !strings.Contains(info, "Server:\n") || !strings.Contains(info, " Containers: 1\n") {
+		t.Errorf("info: %q", info)
+	}
+}
+
+func TestBerthCLILogs(t *testing.T) {
+	c := newCLIEnv(t)
+	c.ok("run", "--name", "lg", "busybox", "sh", "-c", "echo out1; echo err1 >&2; sleep 1.2; echo out2; echo err2 >&2")
+
+	if r := c.run("logs", "lg"); r.code != 0 || r.out != "out1\nout2\n" || r.err != "err1\nerr2\n" {
+		t.Errorf("logs: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+	}
+	if r := c.run("logs", "--tail", "2", "lg"); r.out != "out2\n" || r.err != "err2\n" {
+		t.Errorf("logs --tail 2: stdout %q, stderr %q", r.out, r.err)
+	}
+	r := c.run("logs", "-t", "lg")
+	tsRE := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out1\n\S+ out2\n$`)
+	if r.code != 0 || !tsRE.MatchString(r.out) {
+		t.Errorf("logs -t: exit %d, stdout %q", r.code, r.out)
+	}
+	// --since/--until on the time between the two outputs.
+	ts1, err := time.Parse(time.RFC3339Nano, strings.Fields(r.out)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := ts1.Add(600 * time.Millisecond).Format(time.RFC3339Nano)
+	c.expect(0, "out2\n", "logs", "--since", mid, "lg")
+	c.expect(0, "out1\n", "logs", "--until", mid, "lg")
+	c.expect(0, "", "logs", "--since", "1s", "--until", "2s", "lg")
+	for _, args := range [][]string{
+		{"logs", "lg"}, {"logs", "--tail", "1", "lg"}, {"logs", "--tail", "0", "lg"}, {"logs", "-n", "all", "lg"},
+		{"logs", "--since", mid, "lg"}, {"logs", "--until", mid, "lg"}, {"logs", "--since", "bogus", "lg"},
+		{"logs", "-f", "lg"}, {"logs", "--details", "lg"},
+	} {
+		c.compare(args...)
+	}
+
+	// -f follows until the container exits.
+	c.ok("run", "-d", "--name", "fl", "busybox", "sh", "-c", "echo first; sleep 1; echo second")
+	start := time.Now()
+	c.expect(0, "first\nsecond\n", "logs", "-f", "fl")
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Errorf("logs -f returned after %v, before the container ended", el)
+	}
+	// A TTY container's log is its terminal output.
+	c.ok("run", "-t", "--name", "tl", "busybox", "echo", "on a tty")
+	c.expect(0, "on a tty\r\n", "logs", "tl")
+	c.compare("logs", "tl")
+}
+
+func TestBerthCLIExec(t *testing.T) {
+	c := newCLIEnv(t)
+	c.ok("run", "-d", "--name", "box", "busybox", "sleep", "100")
+
+	c.expect(0, "hi\n", "exec", "box", "echo", "hi")
+	c.expect(4, "/root\n", "exec", "box", "sh", "-c", "echo $HOME; exit 4")
+	c.expect(0, "bar\n/tmp\n1000\n", "exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000", "box", "sh", "-c", "echo $FOO; pwd; id -u")
+	if r := c.runIn("piped\n", "exec", "-i", "box", "cat"); r.code != 0 || r.out != "piped\n" {
+		t.Errorf("exec -i: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	if r := c.runIn("piped\n", "exec", "box", "cat"); r.code != 0 || r.out != "" {
+		t.Errorf("exec without -i read stdin: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+	if r := c.run("exec", "box", "sh", "-c", "echo to-stderr >&2"); r.out != "" || r.err != "to-stderr\n" {
+		t.Errorf("exec stderr: %q, %q", r.out, r.err)
+	}
+	c.expect(0, "tty\r\n", "exec", "-t", "box", "sh", "-c", "test -t 1 && echo tty")
+	c.expect(0, "", "exec", "-d", "box", "sh", "-c", "sleep 0.2; echo detached > /tmp/d")
+	deadline := time.Now().Add(5 * time.Second)
+	for c.run("exec", "box", "cat", "/tmp/d").out != "detached\n" {
+		if time.Now().After(deadline) {
+			t.Fatal("exec -d: the command did not run")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// --privileged: the full capability set.
+	capEff := func(args ...string) string {
+		out := c.ok(append(append([]string{"exec"}, args...), "box", "grep", "CapEff", "/proc/self/status")...)
+		return strings.TrimSpace(strings.TrimPrefix(out, "CapEff:"))
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bnd := regexp.MustCompile(`CapBnd:\s*(\S+)`).FindSubmatch(status)
+	if def, priv := capEff(), capEff("--privileged"); def == priv || bnd == nil || priv != string(bnd[1]) {
+		t.Errorf("exec --privileged: CapEff %s (want the host's bounding set %s), without %s", priv, bnd, def)
+	}
+
+	c.expect(127, "OCI runtime exec failed: exec: exec: \"nosuch\": executable file not found in $PATH\r\n", "exec", "box", "nosuch")
+	for _, args := range [][]string{
+		{"exec", "box", "nosuch"}, {"exec", "box", "/etc"}, {"exec", "box", "sh", "-c", "exit 42"},
+		{"exec", "nosuch", "true"}, {"exec", "box"}, {"exec", "-u", "nosuchuser", "box", "true"},
+	} {
+		c.compare(args...)
+	}
+	c.ok("stop", "-t", "0", "box")
+	c.compare("exec", "box", "true")
 }
