@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/creack/pty"
 )
 
 var (
@@ -628,4 +629,136 @@ func TestBerthCLIExec(t *testing.T) {
 	}
 	c.ok("stop", "-t", "0", "box")
 	c.compare("exec", "box", "true")
+}
+
+// ptyCmd is a CLI process on a pseudo-terminal.
+type ptyCmd struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+func (c *cliEnv) startPty(args ...string) *ptyCmd {
+	c.t.Helper()
+	cmd := exec.Command(c.berth, args...)
+	cmd.Env = append(c.d.Env(), "TERM=xterm")
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p := &ptyCmd{t: c.t, cmd: cmd, tty: f, done: make(chan struct{})}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := f.Read(b)
+			p.mu.Lock()
+			p.buf.Write(b[:n])
+			p.mu.Unlock()
+			if err != nil {
+				close(p.done)
+				return
+			}
+		}
+	}()
+	c.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		f.Close()
+	})
+	return p
+}
+
+func (p *ptyCmd) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.String()
+}
+
+// waitFor waits until the terminal has shown s.
+func (p *ptyCmd) waitFor(s string) {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.output(), s) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("terminal never showed %q; it shows %q", s, p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *ptyCmd) send(s string) {
+	p.t.Helper()
+	if _, err := p.tty.Write([]byte(s)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// wait returns the process's exit status.
+func (p *ptyCmd) wait() int {
+	p.t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		} else if err != nil {
+			p.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("berth did not exit; the terminal shows %q", p.output())
+		return -1
+	}
+}
+
+func TestBerthCLIInteractive(t *testing.T) {
+	c := newCLIEnv(t)
+
+	p := c.startPty("run", "-it", "--name", "it", "busybox", "sh")
+	p.waitFor("/ # ")
+	p.send("hostname; exit 3\r")
+	if code := p.wait(); code != 3 {
+		t.Errorf("run -it: exit %d, want 3; terminal %q", code, p.output())
+	}
+	id := c.id("it")
+	if !strings.Contains(p.output(), "\r\n"+id[:12]+"\r\n") {
+		t.Errorf("run -it: hostname %s not shown: %q", id[:12], p.output())
+	}
+	c.expect(0, "exited 3 true\n", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Config.Tty}}", "it")
+
+	// Detach with ctrl-p ctrl-q: the CLI exits 0, the container runs on.
+	p = c.startPty("run", "-it", "--name", "det", "busybox", "sh")
+	p.waitFor("/ # ")
+	p.send("echo one-$((20+1))\r")
+	p.waitFor("one-21")
+	p.send("\x10\x11")
+	if code := p.wait(); code != 0 {
+		t.Errorf("detach: exit %d; terminal %q", code, p.output())
+	}
+	c.expect(0, "true\n", "inspect", "-f", "{{.State.Running}}", "det")
+
+	// attach brings the same shell back.
+	a := c.startPty("attach", "det")
+	a.send("echo back-$((1+1))\r")
+	a.waitFor("back-2")
+	a.send("exit 4\r")
+	if code := a.wait(); code != 4 {
+		t.Errorf("attach: exit %d, want 4; terminal %q", code, a.output())
+	}
+	c.expect(0, "exited 4\n", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "det")
+	// The session's output is in the log, and exec -it runs a shell too.
+	if logs := c.ok("logs", "det"); !strings.Contains(logs, "one-21\r\n") || !strings.Contains(logs, "back-2\r\n") {
+		t.Errorf("logs of the tty session: %q", logs)
+	}
+	c.ok("start", "it")
+	e := c.startPty("exec", "-it", "it", "sh")
+	e.waitFor("/ # ")
+	e.send("tty; exit 2\r")
+	e.waitFor("/dev/pts/")
+	if code := e.wait(); code != 2 {
+		t.Errorf("exec -it: exit %d, want 2; terminal %q", code, e.output())
+	}
 }
