@@ -714,15 +714,21 @@ func (p *ptyCmd) wait() int {
 	}
 }
 
+// exits checks the process's exit status.
+func (p *ptyCmd) exits(want int, what string) {
+	p.t.Helper()
+	if code := p.wait(); code != want {
+		p.t.Errorf("%s: exit %d, want %d; terminal %q", what, code, want, p.output())
+	}
+}
+
 func TestBerthCLIInteractive(t *testing.T) {
 	c := newCLIEnv(t)
 
 	p := c.startPty("run", "-it", "--name", "it", "busybox", "sh")
 	p.waitFor("/ # ")
 	p.send("hostname; exit 3\r")
-	if code := p.wait(); code != 3 {
-		t.Errorf("run -it: exit %d, want 3; terminal %q", code, p.output())
-	}
+	p.exits(3, "run -it")
 	id := c.id("it")
 	if !strings.Contains(p.output(), "\r\n"+id[:12]+"\r\n") {
 		t.Errorf("run -it: hostname %s not shown: %q", id[:12], p.output())
@@ -735,9 +741,7 @@ func TestBerthCLIInteractive(t *testing.T) {
 	p.send("echo one-$((20+1))\r")
 	p.waitFor("one-21")
 	p.send("\x10\x11")
-	if code := p.wait(); code != 0 {
-		t.Errorf("detach: exit %d; terminal %q", code, p.output())
-	}
+	p.exits(0, "detach")
 	c.expect(0, "true\n", "inspect", "-f", "{{.State.Running}}", "det")
 
 	// attach brings the same shell back.
@@ -745,9 +749,7 @@ func TestBerthCLIInteractive(t *testing.T) {
 	a.send("echo back-$((1+1))\r")
 	a.waitFor("back-2")
 	a.send("exit 4\r")
-	if code := a.wait(); code != 4 {
-		t.Errorf("attach: exit %d, want 4; terminal %q", code, a.output())
-	}
+	a.exits(4, "attach")
 	c.expect(0, "exited 4\n", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "det")
 	// The session's output is in the log, and exec -it runs a shell too.
 	if logs := c.ok("logs", "det"); !strings.Contains(logs, "one-21\r\n") || !strings.Contains(logs, "back-2\r\n") {
@@ -758,7 +760,5 @@ func TestBerthCLIInteractive(t *testing.T) {
 	e.waitFor("/ # ")
 	e.send("tty; exit 2\r")
 	e.waitFor("/dev/pts/")
-	if code := e.wait(); code != 2 {
-		t.Errorf("exec -it: exit %d, want 2; terminal %q", code, e.output())
-	}
+	e.exits(2, "exec -it")
 }
