@@ -24,7 +24,7 @@ func ResolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
 	}
 	u, err := user.GetExecUserPath(spec, &user.ExecUser{Home: "/"}, passwd, group)
 	if err != nil {
-		return specs.User{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to find user %s: %v", spec, err))
+		return specs.User{}, errdefs.ErrInvalidArgument.WithMessage(err.Error()) // "unable to find user NAME: ..."
 	}
 	out := specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid)}
 	for _, g := range u.Sgids {
