@@ -442,6 +442,9 @@ func TestBerthCLILifecycle(t *testing.T) {
 		{"pause", "paused"}, {"unpause", "web"}, {"exec", "paused", "true"}, {"attach", "paused"},
 		{"stop", "nosuch"}, {"kill", "once"}, {"wait", "nosuch"}, {"rename", "web", "paused"},
 		{"rm", "web"}, {"rm", "nosuch"}, {"logs", "nosuch"},
+		{"stats", "--no-stream", "nosuch"}, {"stats", "--no-stream", "--format", "{{.Name}} {{.Container}}", "web"},
+		{"create", "--name", "bad/name", "busybox"}, {"run", "-d", "--rm", "--name", "x", "nosuch"},
+		{"restart", "nosuch"}, {"pause", "fresh"}, {"unpause", "fresh"}, {"top", "fresh"},
 	} {
 		c.compare(args...)
 	}
@@ -504,6 +507,7 @@ func TestBerthCLILifecycle(t *testing.T) {
 		t.Errorf("rm of a running and a missing container: exit %d, %q", r.code, r.err)
 	}
 	c.expect(0, "site\n", "rm", "-f", "site")
+	c.expect(0, "", "rm", "-f", "site") // docker 29: -f ignores missing containers
 	c.compare("inspect", "site")
 
 	// prune: every stopped container goes, running ones stay.
@@ -534,6 +538,15 @@ func TestBerthCLILifecycle(t *testing.T) {
 	if info := c.ok("info"); !strings.Contains(info, "Server:\n") || !strings.Contains(info, " Containers: 1\n") {
 		t.Errorf("info: %q", info)
 	}
+
+	// Without a daemon.
+	c.d.Stop()
+	for _, args := range [][]string{{"ps"}, {"images"}, {"version", "-f", "{{.Server}}"}} {
+		c.compare(args...)
+	}
+	// docker 29's run reports the failed ping as is.
+	c.expectErr(1, "Cannot connect to the berth daemon at "+c.d.Host()+". Is the berth daemon running?\n", "run", "busybox")
+	c.d.Start()
 }
 
 func TestBerthCLILogs(t *testing.T) {

@@ -87,14 +87,15 @@ func runStats(ctx context.Context, cli *command.Cli, args []string, o statsOptio
 		row.trunc = !o.noTrunc
 		rows = append(rows, row)
 	}
+	if len(errs) > 0 {
+		// Like docker: a named container's failure replaces the table.
+		return errors.Join(errs...)
+	}
 	f := format.Format(o.format)
 	if o.format == "" || o.format == format.TableKey {
 		f = defaultStatsFormat
 	}
-	if err := format.Write(cli.Out(), f, statsHeader, rows); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return format.Write(cli.Out(), f, statsHeader, rows)
 }
 
 func sample(ctx context.Context, c *client.Client, ref string) (*statsRow, error) {
