@@ -4,7 +4,9 @@
 #   make demo         build, then run containers with berth-runtime (root)
 #   make test         unit tests, and the root integration tests when run as root
 #   make conformance  OCI runtime-tools validation: berth-runtime next to runc (root)
-#   make bench        container run latency: berth-runtime, runc, crun (root)
+#   make bench        container run latency and memory (root): the runtime
+#                     alone vs runc/crun, and the engine through the docker
+#                     CLI vs dockerd; BENCH=runtime or BENCH=engine runs one
 #   make clean        remove bin/
 
 # Never download another Go toolchain: a dependency that needs a newer Go
@@ -53,8 +55,18 @@ test: build
 conformance: build
 	hack/runtime-tools.sh $(BIN)/berth-runtime runc
 
+BENCH ?= all
+
 bench: build
+ifeq ($(filter $(BENCH),all runtime engine),)
+	$(error BENCH must be all, runtime or engine)
+endif
+ifneq ($(filter $(BENCH),all runtime),)
 	hack/bench-runtime.sh
+endif
+ifneq ($(filter $(BENCH),all engine),)
+	hack/bench-engine.sh
+endif
 
 clean:
 	rm -rf $(BIN)
