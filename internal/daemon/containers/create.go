@@ -57,6 +57,13 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "bridge"
 	}
+	// An unknown network fails the create, not the start, as in dockerd
+	// (the modes are those the OCI spec generation knows).
+	switch m := string(hc.NetworkMode); {
+	case m == "bridge", m == "host", m == "none", m == "default", strings.HasPrefix(m, "container:"):
+	default:
+		return containertypes.CreateResponse{}, errdefs.ErrNotFound.WithMessage("network " + m + " not found")
+	}
 	// The daemon's default log driver is recorded, as dockerd does:
 	// clients (docker-py's run) read it to decide whether logs can be read.
 	if hc.LogConfig.Type == "" {

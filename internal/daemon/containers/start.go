@@ -88,6 +88,9 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 	if err != nil {
 		return err
 	}
+	if err := checkExecStrings(spec.Process); err != nil {
+		return err
+	}
 	os.RemoveAll(runDir)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return err
@@ -136,6 +139,36 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 	}
 	go s.monitor(c, cl)
 	go s.emit(c, eventtypes.ActionStart, nil)
+	return nil
+}
+
+// checkExecStrings refuses, before anything runs, an argument or
+// environment variable longer than the kernel takes in one execve string
+// (MAX_ARG_STRLEN, 32 pages): the exec would fail with E2BIG only inside
+// the started container.
+func checkExecStrings(p *specs.Process) error {
+	if p == nil {
+		return nil
+	}
+	limit := 32 * os.Getpagesize()
+	tooLong := func(what string, n int) error {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+			"failed to create task for container: %s is %d bytes, longer than the %d bytes one exec argument can hold: argument list too long", what, n, limit-1))
+	}
+	for i, a := range p.Args {
+		if len(a) >= limit {
+			return tooLong(fmt.Sprintf("argument %d", i), len(a))
+		}
+	}
+	for _, e := range p.Env {
+		if len(e) >= limit {
+			name, _, _ := strings.Cut(e, "=")
+			if len(name) > 64 {
+				name = name[:64] + "..."
+			}
+			return tooLong(fmt.Sprintf("environment variable %q", name), len(e))
+		}
+	}
 	return nil
 }
 
