@@ -293,6 +293,16 @@ func TestBerthCLIRun(t *testing.T) {
 
 	c.expect(0, "hello\n", "run", "--rm", "busybox", "echo", "hello")
 	c.expect(0, "", "ps", "-aq")
+	id := strings.TrimSpace(c.ok("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.3"))
+	c.run("wait", id) // it may be gone already
+	deadline := time.Now().Add(5 * time.Second)
+	for c.ok("ps", "-aq") != "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.expect(0, "", "ps", "-aq")
+	if r := c.run("run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"); r.code != 0 || r.out != "" || r.err != "err\n" {
+		t.Errorf("run -a stderr: exit %d, %q, %q", r.code, r.out, r.err)
+	}
 
 	envFile := filepath.Join(t.TempDir(), "env")
 	if err := os.WriteFile(envFile, []byte("# comment\nB=from-file\n"), 0o644); err != nil {
@@ -445,6 +455,9 @@ func TestBerthCLILifecycle(t *testing.T) {
 		{"stats", "--no-stream", "nosuch"}, {"stats", "--no-stream", "--format", "{{.Name}} {{.Container}}", "web"},
 		{"create", "--name", "bad/name", "busybox"}, {"run", "-d", "--rm", "--name", "x", "nosuch"},
 		{"restart", "nosuch"}, {"pause", "fresh"}, {"unpause", "fresh"}, {"top", "fresh"},
+		{"ps", "-a", "--format", "json"}, {"container", "ls", "-a", "--format", "{{json .Labels}}"},
+		{"inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "fresh"}, {"inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Labels}} {{json .State.Running}}", "web"},
+		{"ps", "-a", "--filter", "name=^/web$", "--filter", "name=fresh", "-q"},
 	} {
 		c.compare(args...)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/distribution/reference"
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +25,7 @@ var psHeader = format.Header{
 	"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
 	"RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
 	"Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+	"Platform": "PLATFORM",
 }
 
 type psOptions struct {
@@ -250,6 +252,26 @@ func (r *psRow) LocalVolumes() string {
 		}
 	}
 	return strconv.Itoa(n)
+}
+
+// Platform is the platform of the image manifest the container runs, nil
+// when the daemon does not tell (null in --format json, as with docker).
+func (r *psRow) Platform() *psPlatform {
+	if d := r.c.ImageManifestDescriptor; d != nil && d.Platform != nil {
+		return &psPlatform{*d.Platform}
+	}
+	return nil
+}
+
+// psPlatform prints as os/architecture[/variant].
+type psPlatform struct{ ocispec.Platform }
+
+func (p psPlatform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
 }
 
 // Networks names the networks, sorted.
