@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -258,8 +259,22 @@ func TestBerthCLIImages(t *testing.T) {
 		{"history", "imp:1"}, {"history", "-H=false", "imp:1"}, {"history", "--no-trunc", "-q", "imp:1"},
 		{"history", "--format", "{{.ID}} {{.Comment}}", "imp:2"},
 		{"history", "nosuch"}, {"images", "--filter", "bogus=1"},
+		{"history", "--format", "json", "imp:1"}, {"images", "--digests"},
+		{"images", "--filter", "dangling=true", "-q"}, {"images", "--filter", "reference=*imp*"},
+		{"image", "inspect", "-f", "{{json .RootFS}} {{.Metadata.LastTagTime.IsZero}}", "imp:1"},
 	} {
 		c.compare(args...)
+	}
+
+	// Without a format: an indented JSON array, one object per argument.
+	var inspected []struct {
+		Id       string
+		RepoTags []string
+	}
+	out = c.ok("image", "inspect", "imp:1", "busybox")
+	if err := json.Unmarshal([]byte(out), &inspected); err != nil || len(inspected) != 2 ||
+		!strings.HasPrefix(out, "[\n    {\n") || len(inspected[0].RepoTags) != 2 || !strings.HasPrefix(inspected[1].Id, "sha256:") {
+		t.Errorf("image inspect: %v, %+v:\n%s", err, inspected, out)
 	}
 
 	// rmi: several references, a missing one, -f, an image in use.
