@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	"github.com/moby/sys/capability"
@@ -284,8 +285,26 @@ func (realOps) ApplyCaps(spec *specs.LinuxCapabilities) error {
 func (realOps) Umask(mask int)         { unix.Umask(mask) }
 func (realOps) Chdir(dir string) error { return unix.Chdir(dir) }
 func (realOps) Exec(path string, args, env []string) error {
+	defaultIgnoredSignals()
 	err := unix.Exec(path, args, env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// defaultIgnoredSignals gives the default action back to the signals this
+// init inherited as ignored (its monitor ignores SIGHUP, SIGINT, SIGTSTP and
+// more): an ignored signal stays ignored across exec, and a shell cannot
+// even trap a signal that was ignored when it started. Handled signals need
+// nothing: exec resets them.
+func defaultIgnoredSignals() {
+	// Only the first word (the handler) is read; the rest is room for
+	// the kernel's struct sigaction on any architecture.
+	var old, dfl [8]uintptr
+	for sig := 1; sig < 32; sig++ {
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old[0] == 1 { // SIG_IGN
+			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+		}
+	}
 }
 
 // permittedCaps returns the calling thread's permitted capability set, with
