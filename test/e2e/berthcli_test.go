@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -802,4 +803,53 @@ func TestBerthCLIInteractive(t *testing.T) {
 	e.send("tty; exit 2\r")
 	e.waitFor("/dev/pts/")
 	e.exits(2, "exec -it")
+}
+
+func TestBerthCLISignalProxy(t *testing.T) {
+	c := newCLIEnv(t)
+	for _, args := range [][]string{
+		{"run", "--name", "proxied", "busybox"},
+		{"start", "-a", "proxied"},
+	} {
+		cmd := exec.Command(c.berth, args...)
+		if args[0] == "run" {
+			cmd.Args = append(cmd.Args, "sh", "-c", `trap "echo got-usr1; exit 7" USR1; echo ready; while true; do sleep 0.1; done`)
+		}
+		cmd.Env = c.d.Env()
+		var out syncBuffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "ready\n") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		ee, _ := err.(*exec.ExitError)
+		if ee == nil || ee.ExitCode() != 7 || !strings.HasSuffix(out.String(), "ready\ngot-usr1\n") {
+			t.Errorf("berth %s with SIGUSR1: %v, stdout %q; want exit 7 after got-usr1", args[0], err, out.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
