@@ -246,11 +246,11 @@ func (c *Container) SetRemoving() error {
 	case s.RemovalInProgress:
 		return conflictf("removal of container %s is already in progress", c.ID)
 	case s.Running && s.Paused:
-		return conflictf("cannot remove container %q: container is paused: unpause and stop the container before removing, or force remove", c.InspectName())
+		return conflictf("cannot remove container %q: container is paused: unpause and stop the container before removing or force remove", c.InspectName())
 	case s.Running && s.Restarting:
-		return conflictf("cannot remove container %q: container is restarting: stop the container before removing, or force remove", c.InspectName())
+		return conflictf("cannot remove container %q: container is restarting: stop the container before removing or force remove", c.InspectName())
 	case s.Running:
-		return conflictf("cannot remove container %q: container is running: stop the container before removing, or force remove", c.InspectName())
+		return conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", c.InspectName())
 	}
 	s.RemovalInProgress = true
 	s.Status = s.status()

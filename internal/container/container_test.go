@@ -107,9 +107,9 @@ func TestStateTransitions(t *testing.T) {
 		{from: exited, op: remove, want: removing},
 		{from: deadSt, op: remove, want: removing},
 		{from: removing, op: remove, wantErr: "removal of container %s is already in progress"},
-		{from: running, op: remove, wantErr: `cannot remove container "%n": container is running: stop the container before removing, or force remove`},
-		{from: paused, op: remove, wantErr: `cannot remove container "%n": container is paused: unpause and stop the container before removing, or force remove`},
-		{from: restartng, op: remove, wantErr: `cannot remove container "%n": container is restarting: stop the container before removing, or force remove`},
+		{from: running, op: remove, wantErr: `cannot remove container "%n": container is running: stop the container before removing or force remove`},
+		{from: paused, op: remove, wantErr: `cannot remove container "%n": container is paused: unpause and stop the container before removing or force remove`},
+		{from: restartng, op: remove, wantErr: `cannot remove container "%n": container is restarting: stop the container before removing or force remove`},
 
 		{from: removing, op: dead, want: deadSt},
 		{from: exited, op: dead, want: deadSt},
