@@ -111,6 +111,10 @@ func TestDockerCLIRun(t *testing.T) {
 	if l := dcLines(out); len(l) != 2 || !strings.Contains(l[0], "berth-init") || l[1] == "1" {
 		t.Errorf("--init: PID 1 and the shell's PID: %q", out)
 	}
+	// The container's process starts with no signal ignored.
+	if got := c.ok("run", "--rm", "busybox", "grep", "SigIgn", "/proc/self/status"); got != "SigIgn:\t0000000000000000" {
+		t.Errorf("ignored signals at start: %q", got)
+	}
 	if got := c.ok("run", "--rm", "busybox", "sh", "-c", "echo $$"); got != "1" {
 		t.Errorf("without --init the command is PID 1, got %q", got)
 	}
