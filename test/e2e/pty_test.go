@@ -115,6 +115,19 @@ func (p *ptyCLI) exitCode() int {
 
 // shellPrompt is busybox sh's prompt, possibly followed by a cursor position
 // query or a clear to the end of the line.
+// detach types the detach keys on p's terminal, and checks that the CLI
+// exits 0 and leaves container running.
+func (c *dockerCLI) detach(p *ptyCLI, container, keys string) {
+	c.t.Helper()
+	p.send(keys)
+	if code := p.exitCode(); code != 0 {
+		c.t.Errorf("detach with %q: CLI exit %d; terminal %q", keys, code, p.output())
+	}
+	if got := c.inspect(container, "{{.State.Status}}"); got != "running" {
+		c.t.Fatalf("after detaching with %q %s is %s", keys, container, got)
+	}
+}
+
 const shellPrompt = `# (\x1b\[(J|6n))?$`
 
 // TestDockerPty drives interactive containers through a real terminal:
@@ -142,13 +155,7 @@ func TestDockerPty(t *testing.T) {
 	p.expect(shellPrompt)
 	p.send("V=kept; echo \"o\"\"ne\"\r")
 	p.expect(`\r\none\r\n`)
-	p.send("\x10\x11")
-	if code := p.exitCode(); code != 0 {
-		t.Errorf("detach with ctrl-p ctrl-q: CLI exit %d; terminal %q", code, p.output())
-	}
-	if got := c.inspect("pty-keep", "{{.State.Status}}"); got != "running" {
-		t.Fatalf("after detaching the container is %s", got)
-	}
+	c.detach(p, "pty-keep", "\x10\x11")
 
 	// attach: the same shell (the variable set before detaching is there).
 	a := c.startPty("attach", "pty-keep")
@@ -186,11 +193,5 @@ func TestDockerPty(t *testing.T) {
 	p.send("\x10\x11") // the default keys are ordinary input now
 	p.send("echo \"st\"\"ill\"\r")
 	p.expect(`\r\nstill\r\n`)
-	p.send("\x18x")
-	if code := p.exitCode(); code != 0 {
-		t.Errorf("detach with ctrl-x,x: CLI exit %d; terminal %q", code, p.output())
-	}
-	if got := c.inspect("pty-keys", "{{.State.Status}}"); got != "running" {
-		t.Errorf("after --detach-keys the container is %s", got)
-	}
+	c.detach(p, "pty-keys", "\x18x")
 }
