@@ -169,21 +169,35 @@ func TestDockerCLIImages(t *testing.T) {
 	out = c.ok("rmi", "fromfile:v1", "configured:t")
 	dcWantLines(t, "rmi two images", out,
 		"Untagged: fromfile:v1", "Deleted: "+fileID, "Untagged: configured:t", "Deleted: "+cfgID)
+	// Not even -f removes the image of a running container.
+	running := c.ok("run", "-d", "busybox", "sleep", "300")
+	errOut = c.fails(1, "rmi", "-f", short(busyboxID))
+	dcWantContains(t, "rmi -f of a running container's image", errOut,
+		"conflict: unable to delete "+short(busyboxID)+" (cannot be forced) - image is being used by running container "+running[:12])
+	c.ok("rm", "-f", running)
 	// -f on an ID removes every tag and the image.
 	out = c.ok("rmi", "-f", short(busyboxID))
 	dcWantSet(t, "rmi -f ID", out, "Untagged: bb:v2", "Untagged: busybox:latest", "Deleted: "+busyboxID)
 	c.fails(1, "image", "inspect", busyboxID)
 
-	// rmi $(docker images -q) leaves no image.
+	// rmi $(docker images -q) leaves no image: tagged ones, the dangling
+	// one from the start, another and an image whose tag was moved away.
 	c.d.ImportBusybox(t, "busybox")
-	c.ok("tag", "busybox", "other:one")
 	c.ok("import", tarball, "third")
+	c.ok("import", tarball)
+	c.ok("import", "-c", "ENV MOVED=1", tarball, "third")
 	ids := dcLines(c.ok("images", "-q"))
-	if len(ids) != 4 {
+	if len(ids) != 5 {
 		t.Fatalf("images -q: %q", ids)
 	}
-	// The same ID twice (two tags): docker rmi -f deals with both.
-	c.ok(append([]string{"rmi", "-f"}, ids...)...)
+	out = c.ok(append([]string{"rmi"}, ids...)...)
+	// Each image is deleted, and then the layer they shared.
+	for _, id := range ids {
+		dcWantContains(t, "rmi $(docker images -q)", out, "Deleted: sha256:"+id)
+	}
+	if l := dcLines(out); !strings.HasPrefix(l[len(l)-1], "Deleted: "+img.RootFS.Layers[0]) {
+		t.Errorf("rmi of the last image on a layer does not end with the layer's deletion:\n%s", out)
+	}
 	if out := c.ok("images", "-a", "-q"); out != "" {
 		t.Errorf("images left after rmi $(docker images -q): %q", out)
 	}
