@@ -104,3 +104,20 @@ func TestListenRefusesPlainTCP(t *testing.T) {
 		t.Fatal("unknown protocol accepted")
 	}
 }
+
+func TestErrorMessageStripsOnlyWrappedSentinels(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("no such thing: %w", errdefs.ErrNotFound), "no such thing"},
+		{fmt.Errorf("scratch is reserved: %w", errdefs.ErrPermissionDenied), "scratch is reserved"},
+		// A message that merely ends with a sentinel's words keeps them.
+		{errdefs.ErrInvalidArgument.WithMessage(`exec: "/etc/passwd": permission denied`), `exec: "/etc/passwd": permission denied`},
+		{errors.New("open /x: not found"), "open /x: not found"},
+	} {
+		if got := errorMessage(tc.err); got != tc.want {
+			t.Errorf("errorMessage(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
