@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -20,20 +21,11 @@ func candidates(qname string, search []string) []string {
 	}
 	out := []string{name}
 	for _, d := range search {
-		if short, ok := strings.CutSuffix(name, "."+d); ok && short != "" && !contains(out, short) {
+		if short, ok := strings.CutSuffix(name, "."+d); ok && short != "" && !slices.Contains(out, short) {
 			out = append(out, short)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // normalizeSearch lower-cases search domains and drops their dots at either
@@ -42,7 +34,7 @@ func normalizeSearch(search []string) []string {
 	var out []string
 	for _, d := range search {
 		d = strings.ToLower(strings.Trim(d, "."))
-		if d != "" && !contains(out, d) {
+		if d != "" && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}
@@ -138,7 +130,7 @@ func HostUpstreams(resolvConf []byte) []string {
 			continue
 		}
 		hp := netip.AddrPortFrom(a.Unmap(), 53).String()
-		if !contains(out, hp) {
+		if !slices.Contains(out, hp) {
 			out = append(out, hp)
 		}
 	}

@@ -125,6 +125,7 @@ func (s *Server) forward(ctx context.Context, req *mdns.Msg, tcp bool) *mdns.Msg
 			continue
 		}
 		resp.Id = req.Id
+		resp.RecursionAvailable = true // we recurse for the client, whatever the upstream says
 		return resp
 	}
 	return reply(req, mdns.RcodeServerFailure)

@@ -91,12 +91,12 @@ func Start(cfg Config) (*Server, error) {
 // serve serves cfg on sockets that are already bound.
 func serve(cfg Config, udp net.PacketConn, tcp net.Listener) (*Server, error) {
 	s := &Server{
-		lookup:   cfg.Lookup,
-		reverse:  cfg.Reverse,
-		search:   normalizeSearch(cfg.Search),
-		timeout:  cfg.Timeout,
-		fwd:      make(chan struct{}, maxForwards),
-		served:   make(chan error, 2),
+		lookup:  cfg.Lookup,
+		reverse: cfg.Reverse,
+		search:  normalizeSearch(cfg.Search),
+		timeout: cfg.Timeout,
+		fwd:     make(chan struct{}, maxForwards),
+		served:  make(chan error, 2),
 	}
 	for _, u := range cfg.Upstream {
 		s.upstream = append(s.upstream, upstreamAddr(u))
