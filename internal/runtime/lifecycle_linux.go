@@ -197,7 +197,9 @@ func (c *Container) Exec(ctx context.Context, p *specs.Process, o ExecOpts) (*Pr
 		if err == nil {
 			err = fmt.Errorf("init sync: unexpected message %q", m.Type)
 		}
-		return nil, fmt.Errorf("exec: %w", err)
+		// As runc words it: the cause already says "exec: ..." when the
+		// program could not be found or run.
+		return nil, fmt.Errorf("exec failed: unable to start container process: %w", err)
 	}
 	ip.sock.Close()
 	if consoleDone != nil {
