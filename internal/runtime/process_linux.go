@@ -299,7 +299,7 @@ func defaultIgnoredSignals() {
 	// Only the first word (the handler) is read; the rest is room for
 	// the kernel's struct sigaction on any architecture.
 	var old, dfl [8]uintptr
-	for sig := 1; sig < 32; sig++ {
+	for sig := 1; sig <= 64; sig++ { // real-time signals too
 		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 		if e == 0 && old[0] == 1 { // SIG_IGN
 			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)

@@ -662,7 +662,7 @@ func TestBerthCLIExec(t *testing.T) {
 		t.Errorf("exec --privileged: CapEff %s (want the host's bounding set %s), without %s", priv, bnd, def)
 	}
 
-	c.expect(127, "OCI runtime exec failed: exec: exec: \"nosuch\": executable file not found in $PATH\r\n", "exec", "box", "nosuch")
+	c.expect(127, "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH\r\n", "exec", "box", "nosuch")
 	for _, args := range [][]string{
 		{"exec", "box", "nosuch"}, {"exec", "box", "/etc"}, {"exec", "box", "sh", "-c", "exit 42"},
 		{"exec", "nosuch", "true"}, {"exec", "box"}, {"exec", "-u", "nosuchuser", "box", "true"},
