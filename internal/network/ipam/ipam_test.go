@@ -2,11 +2,13 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -443,5 +445,38 @@ func TestOpenMissingDir(t *testing.T) {
 	// A path whose parent is a file cannot be opened.
 	if _, err := Open(filepath.Join(path, "x", "state.json")); err == nil {
 		t.Error("Open below a file succeeded")
+	}
+}
+
+func TestConcurrentAllocate(t *testing.T) {
+	a, path := open(t)
+	mustAdd(t, a, "n", "10.0.0.0/24", "")
+	const n = 50
+	addrs := make(chan netip.Addr, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			addr, err := a.Allocate("n", fmt.Sprint("c", i), netip.Addr{})
+			if err != nil {
+				t.Error(err)
+			}
+			addrs <- addr
+		})
+	}
+	wg.Wait()
+	close(addrs)
+	seen := map[netip.Addr]bool{}
+	for addr := range addrs {
+		if seen[addr] {
+			t.Errorf("%s handed out twice", addr)
+		}
+		seen[addr] = true
+	}
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(b.Owners("n")); got != n {
+		t.Errorf("%d allocations on disk; want %d", got, n)
 	}
 }
