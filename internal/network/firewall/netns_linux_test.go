@@ -132,6 +132,27 @@ func readSysctl(t *testing.T, ns netns.NsHandle, key string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// readSysctlMaybe returns a sysctl's value in ns, or "" if it is absent.
+func readSysctlMaybe(ns netns.NsHandle, key string) string {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return ""
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return ""
+	}
+	b, _ := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")))
+	if err := netns.Set(orig); err != nil {
+		panic(err)
+	}
+	runtime.UnlockOSThread()
+	return strings.TrimSpace(string(b))
+}
+
 // host is the private host namespace with its interfaces.
 type host struct {
 	t  *testing.T
