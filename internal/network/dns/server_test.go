@@ -410,3 +410,49 @@ func TestCloseAbortsForwarding(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestFootprint measures what an idle server costs the daemon: goroutines
+// and Go memory (heap and stacks) per server, over many servers.
+func TestFootprint(t *testing.T) {
+	const n = 200
+	lookup, reverse := fakeNames()
+	measure := func() (goroutines int, bytes uint64) {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return runtime.NumGoroutine(), ms.HeapAlloc + ms.StackInuse
+	}
+	g0, b0 := measure()
+	servers := make([]*Server, 0, n)
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for range n {
+		udp, tcp := listenPair(t, "127.0.0.1")
+		s, err := serve(Config{Lookup: lookup, Reverse: reverse, Upstream: []string{"127.0.0.1:53"}, Search: []string{"corp.example"}}, udp, tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, s)
+	}
+	// Serve one query each so that lazily made state counts too.
+	for _, s := range servers {
+		addr := s.udp.PacketConn.LocalAddr().String()
+		if resp := query(t, addr, "udp", "web.", mdns.TypeA, false); len(resp.Answer) != 1 {
+			t.Fatalf("no answer from %s", addr)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the query goroutines end
+	g1, b1 := measure()
+	perG := float64(g1-g0) / n
+	perB := float64(int64(b1)-int64(b0)) / n
+	t.Logf("per idle server: %.2f goroutines, %.0f bytes of Go heap and stack", perG, perB)
+	if perG != 2 {
+		t.Errorf("%.2f goroutines per server, want 2", perG)
+	}
+	if perB > 32<<10 {
+		t.Errorf("%.0f bytes per server, want at most 32 KiB", perB)
+	}
+}
