@@ -27,11 +27,13 @@ import (
 // networks it shares, their aliases and short IDs; ok=false means "not
 // ours: forward". The name is in lower case, without a trailing dot.
 // ok=true with no addresses means the name is ours but has no address.
+// It is called from many goroutines at once.
 type Lookup func(name string) (addrs []netip.Addr, ok bool)
 
 // ReverseLookup answers reverse lookups for one container: the names of a
 // container address on the networks it shares (Docker answers
-// "name.network"); ok=false means "not ours: forward".
+// "name.network"); ok=false means "not ours: forward". It is called from
+// many goroutines at once.
 type ReverseLookup func(addr netip.Addr) (names []string, ok bool)
 
 // Config configures one embedded DNS server.

@@ -456,3 +456,43 @@ func TestFootprint(t *testing.T) {
 		t.Errorf("%.0f bytes per server, want at most 32 KiB", perB)
 	}
 }
+
+// TestForwardLimit checks that a server with maxForwards queries waiting
+// for upstreams answers the next one SERVFAIL at once instead of piling up
+// goroutines.
+func TestForwardLimit(t *testing.T) {
+	hole := blackHole(t)
+	lookup, _ := fakeNames()
+	s, addr := startLoopback(t, Config{Lookup: lookup, Upstream: []string{hole}, Timeout: 5 * time.Second})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range maxForwards {
+		m := new(mdns.Msg)
+		m.SetQuestion(fmt.Sprintf("q%d.example.org.", i), mdns.TypeA)
+		b, _ := m.Pack()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(s.fwd) < maxForwards {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d forwards in flight, want %d", len(s.fwd), maxForwards)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if resp := query(t, addr, "udp", "example.org.", mdns.TypeA, false); resp.Rcode != mdns.RcodeServerFailure {
+		t.Errorf("rcode %s, want SERVFAIL", mdns.RcodeToString[resp.Rcode])
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("answered in %v", took)
+	}
+	// Local names still answer.
+	if resp := query(t, addr, "udp", "web.", mdns.TypeA, false); len(resp.Answer) != 1 {
+		t.Errorf("web: %v", resp)
+	}
+}
