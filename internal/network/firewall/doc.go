@@ -57,6 +57,12 @@
 // applies atomically: a failed call changes neither the kernel nor the
 // in-memory records.
 //
+// Costs measured on a 2-core VM (Linux 6.18): AddPorts of a TCP and a UDP
+// port takes about 0.2-0.3 ms, RemovePorts about 15 ms (deleting elements
+// waits for the kernel's commit of the removal); with 1000 published ports
+// the chains are unchanged, one more AddPorts still takes about 0.3 ms, and
+// one call publishing 1000 ports takes about 2.5 ms.
+//
 // # What the rest of the daemon must provide
 //
 //   - net.ipv4.ip_forward=1 (the bridge driver enables it).

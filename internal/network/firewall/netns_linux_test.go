@@ -100,13 +100,6 @@ func nsHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
 	return h
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func addAddr(t *testing.T, h *netlink.Handle, l netlink.Link, cidr string) {
 	t.Helper()
 	a, err := netlink.ParseAddr(cidr)
@@ -123,13 +116,11 @@ func sysctl(t *testing.T, ns netns.NsHandle, key, val string) {
 
 func readSysctl(t *testing.T, ns netns.NsHandle, key string) string {
 	t.Helper()
-	var out []byte
-	in(t, ns, func() {
-		b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")))
-		must(t, err)
-		out = b
-	})
-	return strings.TrimSpace(string(out))
+	v := readSysctlMaybe(ns, key)
+	if v == "" {
+		t.Fatalf("cannot read %s", key)
+	}
+	return v
 }
 
 // readSysctlMaybe returns a sysctl's value in ns, or "" if it is absent.
