@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // DefaultDriver is the storage driver name berth reports.
@@ -55,6 +56,9 @@ type Container struct {
 
 	// NetworkSettings is kept opaque until the network model exists.
 	NetworkSettings json.RawMessage `json:",omitempty"`
+	// Endpoints is the endpoint configuration asked for at create
+	// (--ip, --alias), by network name.
+	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
 }
 
 // Lock locks the container's mutex.

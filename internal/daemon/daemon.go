@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -21,9 +22,12 @@ import (
 	"github.com/berth-dev/berth/internal/daemon/config"
 	"github.com/berth-dev/berth/internal/daemon/containers"
 	"github.com/berth-dev/berth/internal/daemon/images"
+	"github.com/berth-dev/berth/internal/daemon/networks"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
+	"github.com/berth-dev/berth/internal/network/firewall"
+	"github.com/berth-dev/berth/internal/network/ipam"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/moby/moby/api/types/swarm"
@@ -52,6 +56,7 @@ type Daemon struct {
 	// carries what happens to them.
 	Images     *images.Service
 	Containers *containers.Service
+	Networks   *networks.Service
 	Events     *events.Bus
 }
 
@@ -115,9 +120,12 @@ func (d *Daemon) openServices(opts Options) error {
 		return err
 	}
 	d.Events = events.New()
+	if d.Networks, err = d.openNetworks(); err != nil {
+		return fmt.Errorf("networks: %w", err)
+	}
 	d.Containers, err = containers.New(containers.Config{
-		Events: d.Events,
-		Store:  cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
+		Events: d.Events, Networks: d.Networks,
+		Store: cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
 		Shim: opts.Shim, InitBinary: opts.InitBinary, HostCapabilities: oci.HostCapabilities(),
 	})
 	if err != nil {
@@ -129,11 +137,51 @@ func (d *Daemon) openServices(opts Options) error {
 	return nil
 }
 
+// openNetworks builds the network service from the configuration: the
+// default bridge from --bip/--fixed-cidr/--mtu and the address pools.
+func (d *Daemon) openNetworks() (*networks.Service, error) {
+	// Several daemons on one host (tests, the two "hosts" of the
+	// cross-host scenario) each own their bridge and their table.
+	bridge, table := networks.DefaultBridgeIf, firewall.DefaultTable
+	if d.cfg.Bridge != "" && d.cfg.Bridge != bridge {
+		bridge, table = d.cfg.Bridge, firewall.DefaultTable+"_"+d.cfg.Bridge
+	}
+	fw, err := firewall.New(table)
+	if err != nil {
+		return nil, err
+	}
+	cfg := networks.Config{
+		Root: filepath.Join(d.cfg.DataRoot, "network"), NetnsDir: filepath.Join(d.cfg.ExecRoot, "netns"),
+		Firewall: fw, MTU: d.cfg.MTU, DefaultBridge: bridge,
+	}
+	if d.cfg.BIP != "" {
+		if cfg.Bip, err = netip.ParsePrefix(d.cfg.BIP); err != nil {
+			return nil, fmt.Errorf("bip: %w", err)
+		}
+	}
+	if d.cfg.FixedCIDR != "" {
+		if cfg.FixedCIDR, err = netip.ParsePrefix(d.cfg.FixedCIDR); err != nil {
+			return nil, fmt.Errorf("fixed-cidr: %w", err)
+		}
+	}
+	for _, p := range d.cfg.DefaultAddressPools {
+		base, err := netip.ParsePrefix(p.Base)
+		if err != nil {
+			return nil, fmt.Errorf("default-address-pools: %w", err)
+		}
+		cfg.Pools = append(cfg.Pools, ipam.AddressPool{Base: base, Size: p.Size})
+	}
+	return networks.New(cfg)
+}
+
 // Close stops the daemon's side of the services (containers keep running
 // under their monitors) and releases the data root.
 func (d *Daemon) Close() error {
 	if d.Containers != nil {
 		d.Containers.Shutdown()
+	}
+	if d.Networks != nil {
+		d.Networks.Shutdown()
 	}
 	return d.lock.Close()
 }

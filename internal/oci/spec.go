@@ -46,6 +46,9 @@ type Opts struct {
 	InitBinary string
 	// CgroupParent is the cgroup under which containers go ("/berth").
 	CgroupParent string
+	// NetnsPath is the network namespace prepared for the container
+	// (bridge networks); empty: a new one with only lo.
+	NetnsPath string
 }
 
 // Spec builds the runtime configuration of a container. cfg must already
@@ -100,6 +103,13 @@ func Spec(cfg *containertypes.Config, hc *containertypes.HostConfig, o Opts) (*s
 	s.Mounts = append(s.Mounts, etcMounts(o)...)
 	if err := setNamespaces(s, hc); err != nil {
 		return nil, err
+	}
+	if o.NetnsPath != "" {
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = o.NetnsPath
+			}
+		}
 	}
 	if err := setMounts(s, hc); err != nil {
 		return nil, err
@@ -176,12 +186,12 @@ func setNamespaces(s *specs.Spec, hc *containertypes.HostConfig) error {
 		// With the host's network the container sees the host's sysfs
 		// network entries, as in Docker.
 	case mode == "", mode == "none", mode == "default", mode == "bridge":
-		// A network namespace of its own (with only lo until bridge
-		// networking wires it).
+		// A network namespace of its own: only lo, or the one the
+		// network service prepared (Opts.NetnsPath).
 	case strings.HasPrefix(mode, "container:"):
 		return errdefs.ErrNotImplemented.WithMessage("network mode " + mode + " is not supported yet")
 	default:
-		return errdefs.ErrNotFound.WithMessage("network " + mode + " not found")
+		// A user-defined network: the namespace comes from Opts.NetnsPath.
 	}
 	switch hc.PidMode {
 	case "":

@@ -84,7 +84,7 @@ func TestSpecNamespacesByMode(t *testing.T) {
 		{hc: containertypes.HostConfig{NetworkMode: "host"}, without: []specs.LinuxNamespaceType{specs.NetworkNamespace}},
 		{hc: containertypes.HostConfig{PidMode: "host", IpcMode: "host", UTSMode: "host", CgroupnsMode: "host"},
 			without: []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace}},
-		{hc: containertypes.HostConfig{NetworkMode: "nosuchnet"}, err: errdefs.IsNotFound},
+		{hc: containertypes.HostConfig{NetworkMode: "mynet"}, with: []specs.LinuxNamespaceType{specs.NetworkNamespace}},
 		{hc: containertypes.HostConfig{PidMode: "container:x"}, err: errdefs.IsInvalidArgument},
 	} {
 		hc := tc.hc

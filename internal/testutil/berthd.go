@@ -3,6 +3,8 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/moby/sys/mountinfo"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +35,8 @@ type Berthd struct {
 	ExecRoot string
 	LogPath  string
 	Args     []string
+	// Bridge is the daemon's default bridge, unique per test daemon.
+	Bridge string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -85,6 +91,7 @@ func StartBerthd(t testing.TB, args ...string) *Berthd {
 		ExecRoot: filepath.Join(dir, "exec"),
 		LogPath:  filepath.Join(dir, "berthd.log"),
 		Args:     args,
+		Bridge:   "bt" + randHex(6),
 	}
 	t.Cleanup(d.cleanup)
 	if err := os.WriteFile(d.ConfigPath(), []byte("{}\n"), 0o644); err != nil {
@@ -117,6 +124,7 @@ func (d *Berthd) Start() {
 	args := append([]string{
 		"-H", d.Host(), "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
 		"--pidfile", filepath.Join(d.Dir, "berthd.pid"), "--config-file", d.ConfigPath(),
+		"--bridge", d.Bridge,
 	}, d.Args...)
 	d.cmd = exec.Command(d.Bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
@@ -246,13 +254,56 @@ func (d *Berthd) cleanup() {
 				}
 			}
 		}
+		if req, err := http.NewRequest(http.MethodPost, "http://berthd/networks/prune", nil); err == nil {
+			if resp, err := d.HTTPClient().Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
 		d.Stop()
 	}
 	killMonitors(d.ExecRoot)
+	d.removeNetworks()
 	unmountUnder(d.Dir)
 	if err := os.RemoveAll(d.Dir); err != nil {
 		d.t.Errorf("removing %s: %v", d.Dir, err)
 	}
+}
+
+// removeNetworks deletes the bridges and the firewall table the daemon
+// left on the host (a daemon keeps them across its own restarts).
+func (d *Berthd) removeNetworks() {
+	var nets []struct {
+		Bridge string `json:"bridge"`
+	}
+	if data, err := os.ReadFile(filepath.Join(d.DataRoot, "network", "networks.json")); err == nil {
+		_ = json.Unmarshal(data, &nets)
+	}
+	for _, n := range nets {
+		if l, err := netlink.LinkByName(n.Bridge); err == nil {
+			if err := netlink.LinkDel(l); err != nil {
+				d.t.Errorf("removing bridge %s: %v", n.Bridge, err)
+			}
+		}
+	}
+	// The daemon's table ("berth_" + its bridge) is gone after a clean
+	// stop; after a crash it is still there.
+	if c, err := nftables.New(); err == nil {
+		tables, _ := c.ListTables()
+		for _, tb := range tables {
+			if tb.Name == "berth_"+d.Bridge {
+				c.DelTable(tb)
+				if err := c.Flush(); err != nil {
+					d.t.Errorf("removing table %s: %v", tb.Name, err)
+				}
+			}
+		}
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
 }
 
 // killMonitors kills the monitors (and so the containers) still running

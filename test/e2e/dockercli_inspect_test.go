@@ -321,7 +321,6 @@ func TestDockerCLIVersionInfo(t *testing.T) {
 // TestDockerCLIPublishedPorts: run -p publishes a port that docker port
 // lists.
 func TestDockerCLIPublishedPorts(t *testing.T) {
-	t.Skip("berth: no bridge networking yet: run -p is accepted, but nothing is published and NetworkSettings.Ports stays empty")
 	c := newDockerCLI(t)
 	c.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "httpd", "-f", "-p", "80")
 	dcWantLines(t, "docker port", c.ok("port", "web"), "80/tcp -> 127.0.0.1:18080")

@@ -19,6 +19,7 @@ import (
 
 	containerrouter "github.com/berth-dev/berth/internal/api/router/container"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
+	networkrouter "github.com/berth-dev/berth/internal/api/router/network"
 	"github.com/berth-dev/berth/internal/api/router/system"
 	"github.com/berth-dev/berth/internal/api/server"
 	"github.com/berth-dev/berth/internal/daemon"
@@ -54,6 +55,10 @@ func Main(args []string) int {
 	f.String("tlskey", "", "path to the TLS key file")
 	f.StringArray("registry-mirror", nil, "preferred registry mirror")
 	f.StringArray("insecure-registry", nil, "registry that may be reached over HTTP or unverified TLS")
+	f.StringP("bridge", "b", "", `name of the default bridge interface (default "berth0")`)
+	f.String("bip", "", "address and prefix of the default bridge, e.g. 172.17.0.1/16")
+	f.String("fixed-cidr", "", "range of the default bridge's container addresses")
+	f.Int("mtu", 0, "MTU of the bridges and container interfaces")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load(cmd.Flags(), configFile)
 		if err != nil {
@@ -75,6 +80,7 @@ var flagKeys = map[string]string{
 	"log-level": "log-level", "debug": "debug", "group": "group", "tlsverify": "tlsverify",
 	"tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
+	"bridge": "bridge", "bip": "bip", "fixed-cidr": "fixed-cidr", "mtu": "mtu",
 }
 
 // load merges the configuration file with the flags that were set.
@@ -126,6 +132,14 @@ func applier(fs *pflag.FlagSet, name string) func(*config.Config) {
 			c.RegistryMirrors = arr()
 		case "insecure-registry":
 			c.InsecureRegistries = arr()
+		case "bridge":
+			c.Bridge = str()
+		case "bip":
+			c.BIP = str()
+		case "fixed-cidr":
+			c.FixedCIDR = str()
+		case "mtu":
+			c.MTU, _ = fs.GetInt(name)
 		}
 	}
 }
@@ -178,6 +192,7 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 		&system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion, Events: d.Events},
 		&imagerouter.Router{Backend: d.Images},
 		&containerrouter.Router{Backend: d.Containers},
+		&networkrouter.Router{Backend: d.Networks},
 	)
 
 	var listeners []net.Listener

@@ -60,6 +60,10 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	// An unknown network fails the create, not the start, as in dockerd
 	// (the modes are those the OCI spec generation knows).
 	switch m := string(hc.NetworkMode); {
+	case s.cfg.Networks != nil:
+		if err := s.cfg.Networks.Validate(m); err != nil {
+			return containertypes.CreateResponse{}, err
+		}
 	case m == "bridge", m == "host", m == "none", m == "default", strings.HasPrefix(m, "container:"):
 	default:
 		return containertypes.CreateResponse{}, errdefs.ErrNotFound.WithMessage("network " + m + " not found")
@@ -77,6 +81,9 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	c.Config = &merged
 	c.HostConfig = hc
 	c.Image = img.ID.String()
+	if o.Networking != nil {
+		c.Endpoints = o.Networking.EndpointsConfig
+	}
 	c.ImageRef = cfg.Image
 	args := slices.Concat([]string(merged.Entrypoint), []string(merged.Cmd))
 	c.Path, c.Args = args[0], args[1:]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/daemon/networks"
 )
 
 type etcFiles struct{ hostname, hosts, resolv string }
@@ -16,7 +17,7 @@ type etcFiles struct{ hostname, hosts, resolv string }
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf next to its configuration, as dockerd does. With the
 // host's network the host's hosts and resolv.conf are used.
-func (s *Service) writeEtcFiles(c *container.Container) (etcFiles, error) {
+func (s *Service) writeEtcFiles(c *container.Container, att *networks.Attachment) (etcFiles, error) {
 	dir := s.store.Dir(c.ID)
 	f := etcFiles{
 		hostname: filepath.Join(dir, "hostname"),
@@ -32,6 +33,9 @@ func (s *Service) writeEtcFiles(c *container.Container) (etcFiles, error) {
 		}
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+		if att != nil {
+			hosts.WriteString(att.Addr.Addr().String() + "\t" + name + "\n")
+		}
 		for _, h := range c.HostConfig.ExtraHosts {
 			if host, ip, ok := strings.Cut(h, ":"); ok {
 				hosts.WriteString(ip + "\t" + host + "\n")
@@ -43,6 +47,11 @@ func (s *Service) writeEtcFiles(c *container.Container) (etcFiles, error) {
 		dns = append(dns, a.String())
 	}
 	resolv := resolvConf(hostNet, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+	if att != nil && att.UserDefined && len(dns) == 0 {
+		// The embedded DNS answers the network's names and forwards the
+		// rest to the host's resolvers.
+		resolv = resolvConf(true, []string{"127.0.0.11"}, c.HostConfig.DNSSearch, append([]string{"ndots:0"}, c.HostConfig.DNSOptions...))
+	}
 	for _, w := range []struct {
 		path string
 		data []byte

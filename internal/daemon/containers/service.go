@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/daemon/networks"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
@@ -49,6 +50,9 @@ type Config struct {
 	CgroupParent string
 	// Events receives the containers' lifecycle events (nil: none).
 	Events *events.Bus
+	// Networks wires containers to bridge networks (nil: every network
+	// mode but host is a namespace with only lo).
+	Networks *networks.Service
 }
 
 // Service manages containers.
@@ -130,6 +134,11 @@ func (s *Service) Restore(ctx context.Context) {
 		dir := s.runDir(c.ID)
 		cl, err := shim.Connect(dir)
 		if err == nil {
+			if s.usesNetns(c) {
+				if _, err := s.cfg.Networks.Restore(c.ID); err != nil {
+					slog.Warn("restoring the container's network", "container", c.ID[:12], "err", err)
+				}
+			}
 			l := s.live(c.ID)
 			s.mu.Lock()
 			l.shim = cl
@@ -153,6 +162,17 @@ func (s *Service) Restore(ctx context.Context) {
 		}
 		s.finishExit(c, *st)
 		slog.Info("container exited while the daemon was down", "container", c.ID[:12], "exitCode", st.ExitCode)
+	}
+	if s.cfg.Networks != nil {
+		s.cfg.Networks.Reconcile(func(id string) bool {
+			c, err := s.store.Get(id)
+			if err != nil {
+				return false
+			}
+			c.Lock()
+			defer c.Unlock()
+			return c.State.Running
+		})
 	}
 	go s.startOnBoot()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/daemon/networks"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/containerd/errdefs"
@@ -84,7 +85,18 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 		}
 	}()
 
-	spec, err := s.spec(c, rootfs)
+	var att *networks.Attachment
+	if s.usesNetns(c) {
+		if att, err = s.cfg.Networks.Join(s.joinRequest(c)); err != nil {
+			return err
+		}
+		defer func() {
+			if retErr != nil {
+				s.cfg.Networks.Leave(c.ID)
+			}
+		}()
+	}
+	spec, err := s.spec(c, rootfs, att)
 	if err != nil {
 		return err
 	}
@@ -203,8 +215,8 @@ func startExitCode(msg string) int {
 }
 
 // spec writes the container's /etc files and builds its runtime config.
-func (s *Service) spec(c *container.Container, rootfs string) (*specs.Spec, error) {
-	files, err := s.writeEtcFiles(c)
+func (s *Service) spec(c *container.Container, rootfs string, att *networks.Attachment) (*specs.Spec, error) {
+	files, err := s.writeEtcFiles(c, att)
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +234,9 @@ func (s *Service) spec(c *container.Container, rootfs string) (*specs.Spec, erro
 		ID: c.ID, Rootfs: rootfs, User: user,
 		HostnamePath: files.hostname, HostsPath: files.hosts, ResolvConfPath: files.resolv,
 		HostCapabilities: s.cfg.HostCapabilities, CgroupParent: s.cfg.CgroupParent,
+	}
+	if att != nil {
+		o.NetnsPath = att.NetnsPath
 	}
 	if c.HostConfig.Init != nil && *c.HostConfig.Init {
 		if s.cfg.InitBinary == nil {
@@ -302,6 +317,9 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		slog.Error("saving container state", "container", c.ID[:12], "err", err)
 	}
 	s.cleanupRunDir(c.ID)
+	if s.cfg.Networks != nil {
+		s.cfg.Networks.Leave(c.ID)
+	}
 	autoRemove := c.HostConfig.AutoRemove
 	restart := shouldRestart(c.HostConfig.RestartPolicy, st.ExitCode, c.RestartCount, c.ManuallyStopped) && !c.State.RemovalInProgress
 	count := c.RestartCount
@@ -390,4 +408,27 @@ func (s *Service) startOnBoot() {
 		}
 		c.Unlock()
 	}
+}
+
+// usesNetns tells whether c's network is a bridge network berth wires.
+func (s *Service) usesNetns(c *container.Container) bool {
+	return s.cfg.Networks != nil && s.cfg.Networks.UsesNetns(string(c.HostConfig.NetworkMode))
+}
+
+// joinRequest describes c's network attachment; c is locked.
+func (s *Service) joinRequest(c *container.Container) networks.JoinRequest {
+	req := networks.JoinRequest{
+		ContainerID: c.ID, Name: c.Name, Hostname: c.Config.Hostname, Mode: string(c.HostConfig.NetworkMode),
+		Ports: c.HostConfig.PortBindings, PublishAll: c.HostConfig.PublishAllPorts, Exposed: c.Config.ExposedPorts,
+	}
+	for _, ep := range c.Endpoints {
+		if ep == nil {
+			continue
+		}
+		req.Aliases = append(req.Aliases, ep.Aliases...)
+		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
+			req.IPv4 = ep.IPAMConfig.IPv4Address
+		}
+	}
+	return req
 }
