@@ -19,8 +19,10 @@ step() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
 	set +e
-	berth rm -f web >/dev/null 2>&1
+	berth rm -f web db >/dev/null 2>&1
+	berth network prune -f >/dev/null 2>&1
 	[ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+	ip link del "$BRIDGE" 2>/dev/null
 	grep -q " $WORK/" /proc/self/mountinfo && awk -v w="$WORK/" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
 	rm -rf "$WORK"
 }
@@ -28,7 +30,8 @@ trap cleanup EXIT
 
 step "start berthd (socket $WORK/berth.sock, data root $WORK/data)"
 echo '{}' >"$WORK/daemon.json"
-"$BIN/berthd" -H "$BERTH_HOST" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+BRIDGE=bdemo$((RANDOM % 1000))
+"$BIN/berthd" -H "$BERTH_HOST" --data-root "$WORK/data" --exec-root "$WORK/exec" --bridge "$BRIDGE" \
 	--pidfile "$WORK/berthd.pid" --config-file "$WORK/daemon.json" >"$WORK/berthd.log" 2>&1 &
 DAEMON=$!
 for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
@@ -60,9 +63,22 @@ berth run --rm busybox no-such-command 2>&1 | grep -v -e '^$' -e '--help' ; echo
 set -e
 
 PORT=$((20000 + RANDOM % 10000))
-step "serve HTTP from a detached container (host network: published ports arrive with bridge networking)"
-berth run -d --name web --network host busybox httpd -f -p "$PORT" -h /www
+step "serve HTTP from a detached container on the default bridge, published with -p $PORT:80"
+berth run -d --name web -p "$PORT:80" busybox httpd -f -p 80 -h /www
+berth port web
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.1; done
+HOSTIP=$(ip -4 -o addr show scope global 2>/dev/null | awk '$2 !~ /^(berth|br-|veth|docker)/ {sub("/.*", "", $4); print $4; exit}')
+if [ -n "$HOSTIP" ]; then
+	echo "and through the host's address $HOSTIP:"
+	curl -fsS "http://$HOSTIP:$PORT/"
+fi
+
+step "a user-defined network: containers find each other by name (embedded DNS)"
+berth network create demo-net >/dev/null
+berth run -d --name db --network demo-net busybox sleep 300 >/dev/null
+berth run --rm --network demo-net busybox sh -c 'nslookup db 127.0.0.11 | tail -2; ping -c1 -W2 db | head -2'
+berth rm -f db >/dev/null
+berth network rm demo-net
 
 if command -v docker >/dev/null; then
 	step "the same daemon through the docker CLI"

@@ -1,12 +1,5 @@
-// Package network is the home of berth's container networking: IPAM
+// Package network is the home of berth's container networking parts: IPAM
 // (ipam), links and namespaces over netlink (link), the nftables firewall
-// (firewall) and the embedded DNS server (dns). The daemon composes them.
+// (firewall) and the embedded DNS server (dns). internal/daemon/networks
+// composes them into berthd's network service.
 package network
-
-import (
-	// Pinned for the subpackages being written; see DEPENDENCIES.md.
-	_ "github.com/google/nftables"
-	_ "github.com/miekg/dns"
-	_ "github.com/vishvananda/netlink"
-	_ "github.com/vishvananda/netns"
-)
