@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/cli/container"
 	"github.com/berth-dev/berth/internal/cli/image"
 	"github.com/berth-dev/berth/internal/cli/inspect"
+	"github.com/berth-dev/berth/internal/cli/network"
 	clopts "github.com/berth-dev/berth/internal/cli/opts"
 	"github.com/berth-dev/berth/internal/cli/system"
 	"github.com/spf13/cobra"
@@ -148,6 +149,7 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 		system.NewVersionCommand(cli),
 		system.NewInfoCommand(cli),
 		inspect.NewInspectCommand(cli),
+		network.NewNetworkCommand(cli),
 	)
 	container.AddShortcuts(root, cli)
 	image.AddShortcuts(root, cli)
