@@ -17,6 +17,10 @@ func (s *Service) logPath(id string) string {
 	return filepath.Join(s.store.Dir(id), id+"-json.log")
 }
 
+// logTimeFormat is Docker's timestamp for logs -t: RFC 3339 with always
+// nine fractional digits, so the column keeps its width.
+const logTimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 // LogsOpts are the parameters of GET /containers/{id}/logs.
 type LogsOpts struct {
 	Stdout, Stderr bool
@@ -66,7 +70,7 @@ func (s *Service) Logs(ctx context.Context, ref string, o LogsOpts) (tty bool, w
 			}
 			var line []byte
 			if o.Timestamps {
-				line = append(line, m.Time.UTC().Format(time.RFC3339Nano)...)
+				line = m.Time.UTC().AppendFormat(line, logTimeFormat)
 				line = append(line, ' ')
 			}
 			line = append(line, details...)
