@@ -76,7 +76,7 @@ fi
 step "a user-defined network: containers find each other by name (embedded DNS)"
 berth network create demo-net >/dev/null
 berth run -d --name db --network demo-net busybox sleep 300 >/dev/null
-berth run --rm --network demo-net busybox sh -c 'nslookup db 127.0.0.11 | tail -2; ping -c1 -W2 db | head -2'
+berth run --rm --network demo-net busybox sh -c 'nslookup db 127.0.0.11 | grep -A1 '^Name:'; ping -c1 -W2 db | head -2'
 berth rm -f db >/dev/null
 berth network rm demo-net
 
