@@ -3,6 +3,10 @@ package command
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -36,9 +40,11 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemonProc {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "berth.sock")
+	// A bridge of its own: the host's default berth0 is not the test's.
+	bridge := fmt.Sprintf("bc%d", rand.IntN(1_000_000))
 	args := append([]string{"-H", "unix://" + sock, "--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "berthd.pid"),
-		"--config-file", filepath.Join(dir, "daemon.json")}, extra...)
+		"--config-file", filepath.Join(dir, "daemon.json"), "--bridge", bridge}, extra...)
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "BERTH_TEST_BERTHD=1")
 	var stderr bytes.Buffer
@@ -57,6 +63,7 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemonProc {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
+		removeNetworkState(t, bridge)
 	})
 	return d
 }
@@ -166,5 +173,29 @@ func TestBerthdConfigErrors(t *testing.T) {
 				t.Errorf("exit %v, stderr %q, want %q", err, d.stderr, tt.want)
 			}
 		})
+	}
+}
+
+// removeNetworkState deletes the bridge and the firewall table a test
+// daemon made (a daemon keeps its bridge when it stops, and a killed one
+// its table too).
+func removeNetworkState(t *testing.T, bridge string) {
+	if l, err := netlink.LinkByName(bridge); err == nil {
+		if err := netlink.LinkDel(l); err != nil {
+			t.Errorf("removing bridge %s: %v", bridge, err)
+		}
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return
+	}
+	tables, _ := c.ListTables()
+	for _, tb := range tables {
+		if tb.Name == "berth_"+bridge {
+			c.DelTable(tb)
+			if err := c.Flush(); err != nil {
+				t.Errorf("removing table %s: %v", tb.Name, err)
+			}
+		}
 	}
 }
