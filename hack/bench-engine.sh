@@ -101,6 +101,10 @@ pids_under() {
 	return 0
 }
 
+# The bench daemon's own default bridge (a daemon keeps its bridge when it
+# stops; cleanup removes it).
+BENCH_BRIDGE=bbench$((RANDOM % 1000))
+
 cleanup() {
 	local rc=$? j i pid
 	[ "$CLEANING" = 1 ] && return
@@ -133,6 +137,7 @@ cleanup() {
 			sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		rm -rf --one-file-system "$TMP" || echo "bench-engine.sh: could not remove $TMP" >&2
 	fi
+	ip link del "$BENCH_BRIDGE" 2>/dev/null || true
 	# The parent cgroups that our dockerd created (empty by now).
 	for c in "${NEW_CGROUPS[@]}"; do
 		rmdir "$c" 2>/dev/null || true
@@ -192,7 +197,7 @@ start_berthd() {
 	mkdir -p "$d"
 	echo '{}' >"$d/daemon.json"
 	HOSTS[0]=unix://$d/berthd.sock
-	"$BERTHD" -H "${HOSTS[0]}" --data-root "$d/data" --exec-root "$d/exec" \
+	"$BERTHD" -H "${HOSTS[0]}" --data-root "$d/data" --exec-root "$d/exec" --bridge "$BENCH_BRIDGE" \
 		--pidfile "$d/berthd.pid" --config-file "$d/daemon.json" \
 		>"$d/berthd.log" 2>&1 </dev/null &
 	PIDS[0]=$!
