@@ -152,7 +152,7 @@ func (d *Daemon) openNetworks() (*networks.Service, error) {
 	}
 	cfg := networks.Config{
 		Root: filepath.Join(d.cfg.DataRoot, "network"), NetnsDir: filepath.Join(d.cfg.ExecRoot, "netns"),
-		Firewall: fw, MTU: d.cfg.MTU, DefaultBridge: bridge,
+		Firewall: fw, MTU: d.cfg.MTU, DefaultBridge: bridge, AllowDirectRouting: d.cfg.AllowDirectRouting,
 	}
 	if d.cfg.BIP != "" {
 		if cfg.Bip, err = netip.ParsePrefix(d.cfg.BIP); err != nil {

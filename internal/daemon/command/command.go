@@ -59,6 +59,7 @@ func Main(args []string) int {
 	f.String("bip", "", "address and prefix of the default bridge, e.g. 172.17.0.1/16")
 	f.String("fixed-cidr", "", "range of the default bridge's container addresses")
 	f.Int("mtu", 0, "MTU of the bridges and container interfaces")
+	f.Bool("allow-direct-routing", false, "let other hosts reach containers' addresses by routing, not only published ports")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load(cmd.Flags(), configFile)
 		if err != nil {
@@ -80,7 +81,7 @@ var flagKeys = map[string]string{
 	"log-level": "log-level", "debug": "debug", "group": "group", "tlsverify": "tlsverify",
 	"tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
-	"bridge": "bridge", "bip": "bip", "fixed-cidr": "fixed-cidr", "mtu": "mtu",
+	"bridge": "bridge", "bip": "bip", "fixed-cidr": "fixed-cidr", "mtu": "mtu", "allow-direct-routing": "allow-direct-routing",
 }
 
 // load merges the configuration file with the flags that were set.
@@ -140,6 +141,8 @@ func applier(fs *pflag.FlagSet, name string) func(*config.Config) {
 			c.FixedCIDR = str()
 		case "mtu":
 			c.MTU, _ = fs.GetInt(name)
+		case "allow-direct-routing":
+			c.AllowDirectRouting = boolean()
 		}
 	}
 }

@@ -48,6 +48,7 @@ type Config struct {
 	BIP                 string            `json:"bip,omitempty"`
 	FixedCIDR           string            `json:"fixed-cidr,omitempty"`
 	MTU                 int               `json:"mtu,omitempty"`
+	AllowDirectRouting  bool              `json:"allow-direct-routing,omitempty"`
 	DefaultAddressPools []AddressPool     `json:"default-address-pools,omitempty"`
 	DNS                 []string          `json:"dns,omitempty"`
 	DNSOptions          []string          `json:"dns-opts,omitempty"`

@@ -37,6 +37,7 @@ const (
 	NoneName          = "none"
 	DefaultBridgeIf   = "berth0"
 	bridgeNameOption  = "com.docker.network.bridge.name"
+	gatewayModeOption = "com.docker.network.bridge.gateway_mode_ipv4"
 	defaultBridgeCIDR = "172.17.0.0/16"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	// DefaultBridge is the default bridge's interface (DefaultBridgeIf
 	// when empty).
 	DefaultBridge string
+	// AllowDirectRouting lets other hosts reach every network's
+	// containers by routing (dockerd's allow-direct-routing).
+	AllowDirectRouting bool
 }
 
 // Service manages networks and container attachments.
@@ -245,7 +249,9 @@ func (s *Service) program(n *Network) error {
 	if err := link.EnableForwarding(n.Bridge); err != nil {
 		return err
 	}
-	return s.fw.AddNetwork(firewall.Network{Name: n.Name, Bridge: n.Bridge, Subnet: pool.Subnet, Internal: n.Internal, ICC: true})
+	mode := n.Options[gatewayModeOption]
+	routed := s.cfg.AllowDirectRouting || mode == "routed" || mode == "nat-unprotected"
+	return s.fw.AddNetwork(firewall.Network{Name: n.Name, Bridge: n.Bridge, Subnet: pool.Subnet, Internal: n.Internal, ICC: true, Routed: routed})
 }
 
 // byName finds a network by name; s.mu held or during New.

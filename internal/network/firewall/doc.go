@@ -21,6 +21,7 @@
 // # Layout
 //
 //	set  bridges      ifname                          every berth bridge
+//	set  routed       ifname                          bridges reachable by routing (Network.Routed)
 //	map  fwd_from     ifname : verdict                bridge -> jump fwd-<network>
 //	map  nat_from     ifname : verdict                bridge -> jump nat-<network>
 //	map  nat_to       ifname : verdict                bridge -> jump nat-<network>
@@ -40,6 +41,7 @@
 //	                               oifname @bridges ct state established,related accept
 //	                               oifname @bridges ct status dnat accept   (published ports)
 //	                               iifname vmap @fwd_from
+//	                               oifname @routed accept                   (allow-direct-routing)
 //	                               oifname @bridges drop                    (unsolicited inbound)
 //	chain fwd-<net>:               oifname <br> accept (ICC) | drop (no ICC)
 //	                               oifname @bridges drop                    (isolation)

@@ -22,6 +22,11 @@ type Network struct {
 	Subnet   netip.Prefix // the containers' addresses
 	Internal bool         // no traffic leaves the bridge, none enters it
 	ICC      bool         // containers on the bridge may talk to each other
+	// Routed lets other hosts reach the containers' addresses directly
+	// (routed, not only through published ports), as dockerd's
+	// allow-direct-routing and gateway mode "nat-unprotected": the
+	// tutorial's cross-host routes need it.
+	Routed bool
 }
 
 // PortMapping publishes ContainerIP:ContainerPort on HostIP:HostPort.

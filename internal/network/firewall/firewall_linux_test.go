@@ -297,8 +297,8 @@ func (tb *testbed) inventory(t *testing.T) []string {
 }
 
 var emptyTable = []string{
-	"chain:forward 4", "chain:output 1", "chain:ports 2", "chain:postrouting 3", "chain:prerouting 1",
-	"set:bridges 0", "set:fwd_from 0", "set:nat_from 0", "set:nat_to 0", "set:ports4 0", "set:ports4_addr 0",
+	"chain:forward 5", "chain:output 1", "chain:ports 2", "chain:postrouting 3", "chain:prerouting 1",
+	"set:bridges 0", "set:fwd_from 0", "set:nat_from 0", "set:nat_to 0", "set:ports4 0", "set:ports4_addr 0", "set:routed 0",
 }
 
 func TestRootResetDelete(t *testing.T) {
@@ -312,10 +312,14 @@ func TestRootResetDelete(t *testing.T) {
 		{Proto: "tcp", HostPort: 8080, ContainerIP: ipC1, ContainerPort: 80},
 		{Proto: "udp", HostIP: ipHost, HostPort: 8080, ContainerIP: ipC1, ContainerPort: 80},
 	}))
+	routedFront := front
+	routedFront.Routed = true
+	must(t, tb.fw.RemoveNetwork("front"))
+	must(t, tb.fw.AddNetwork(routedFront))
 	want := []string{
-		"chain:forward 4", "chain:fwd-front 3", "chain:fwd-internal 3", "chain:nat-front 2", "chain:nat-internal 1",
+		"chain:forward 5", "chain:fwd-front 3", "chain:fwd-internal 3", "chain:nat-front 2", "chain:nat-internal 1",
 		"chain:output 1", "chain:ports 2", "chain:postrouting 3", "chain:prerouting 1",
-		"set:bridges 2", "set:fwd_from 2", "set:nat_from 2", "set:nat_to 2", "set:ports4 1", "set:ports4_addr 1",
+		"set:bridges 2", "set:fwd_from 2", "set:nat_from 2", "set:nat_to 2", "set:ports4 1", "set:ports4_addr 1", "set:routed 1",
 	}
 	if got := tb.inventory(t); !slices.Equal(got, want) {
 		t.Fatalf("with two networks and two ports: %v, want %v", got, want)

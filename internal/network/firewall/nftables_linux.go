@@ -80,7 +80,7 @@ func (f *nft) Reset() error {
 		c.DelTable(t)
 		c.AddTable(t)
 		s := sets(t)
-		for _, name := range []string{setBridges, mapFwdFrom, mapNATFrom, mapNATTo, mapPorts4, mapPorts4Addr} {
+		for _, name := range []string{setBridges, setRouted, mapFwdFrom, mapNATFrom, mapNATTo, mapPorts4, mapPorts4Addr} {
 			if err := c.AddSet(s[name], nil); err != nil {
 				return err
 			}
@@ -150,6 +150,11 @@ func (f *nft) AddNetwork(n Network) error {
 		if err := c.SetAddElements(s[setBridges], []nftables.SetElement{{Key: key}}); err != nil {
 			return err
 		}
+		if n.Routed {
+			if err := c.SetAddElements(s[setRouted], []nftables.SetElement{{Key: key}}); err != nil {
+				return err
+			}
+		}
 		if err := c.SetAddElements(s[mapFwdFrom], []nftables.SetElement{{Key: key,
 			VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: fwdChain(n.Name)}}}); err != nil {
 			return err
@@ -185,6 +190,11 @@ func (f *nft) RemoveNetwork(name string) error {
 		key := []nftables.SetElement{{Key: ifname(n.Bridge)}}
 		for _, set := range []string{setBridges, mapFwdFrom, mapNATFrom, mapNATTo} {
 			if err := c.SetDeleteElements(s[set], key); err != nil {
+				return err
+			}
+		}
+		if n.Routed {
+			if err := c.SetDeleteElements(s[setRouted], key); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 const (
 	setBridges    = "bridges"
 	mapFwdFrom    = "fwd_from"
+	setRouted     = "routed"
 	mapNATFrom    = "nat_from"
 	mapNATTo      = "nat_to"
 	mapPorts4     = "ports4"
@@ -46,6 +47,7 @@ var (
 func sets(t *nftables.Table) map[string]*nftables.Set {
 	return map[string]*nftables.Set{
 		setBridges: {Table: t, Name: setBridges, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		setRouted:  {Table: t, Name: setRouted, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
 		mapFwdFrom: {Table: t, Name: mapFwdFrom, IsMap: true, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian,
 			DataType: nftables.TypeVerdict},
 		mapNATFrom: {Table: t, Name: mapNATFrom, IsMap: true, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian,
@@ -203,6 +205,7 @@ func baseRules(s map[string]*nftables.Set) map[string][][]expr.Any {
 			rule(ifaceInSet(expr.MetaKeyOIFNAME, s[setBridges]), ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), one(verdict(expr.VerdictAccept))),
 			rule(ifaceInSet(expr.MetaKeyOIFNAME, s[setBridges]), ctBits(expr.CtKeySTATUS, ipsDstNAT), one(verdict(expr.VerdictAccept))),
 			ifaceVmap(expr.MetaKeyIIFNAME, s[mapFwdFrom]),
+			rule(ifaceInSet(expr.MetaKeyOIFNAME, s[setRouted]), one(verdict(expr.VerdictAccept))),
 			rule(ifaceInSet(expr.MetaKeyOIFNAME, s[setBridges]), one(verdict(expr.VerdictDrop))),
 		},
 	}

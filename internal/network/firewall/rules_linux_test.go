@@ -80,7 +80,7 @@ func TestNetworkRules(t *testing.T) {
 		})
 	}
 	base := baseRules(sets(&nftables.Table{Name: "t"}))
-	if got, want := verdicts(base[chainForward]), []string{"accept", "accept", "vmap", "drop"}; !slices.Equal(got, want) {
+	if got, want := verdicts(base[chainForward]), []string{"accept", "accept", "vmap", "accept", "drop"}; !slices.Equal(got, want) {
 		t.Errorf("forward: %v, want %v", got, want)
 	}
 	if got, want := verdicts(base[chainPorts]), []string{"dnat", "dnat"}; !slices.Equal(got, want) {
