@@ -189,7 +189,7 @@ func setNamespaces(s *specs.Spec, hc *containertypes.HostConfig) error {
 		// A network namespace of its own: only lo, or the one the
 		// network service prepared (Opts.NetnsPath).
 	case strings.HasPrefix(mode, "container:"):
-		return errdefs.ErrNotImplemented.WithMessage("network mode " + mode + " is not supported yet")
+		// Another container's namespace: Opts.NetnsPath names it.
 	default:
 		// A user-defined network: the namespace comes from Opts.NetnsPath.
 	}

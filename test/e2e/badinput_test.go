@@ -149,7 +149,7 @@ func TestBadInput(t *testing.T) {
 		wantAPIError(t, d, "GET", "/containers/victim/logs", "", 400, "you must choose at least one stream")
 		wantAPIError(t, d, "POST", "/containers/create", `{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}`, 400, "invalid restart policy")
 		wantAPIError(t, d, "POST", "/containers/create", `{"Cmd":["true"]}`, 400, "")
-		wantAPIError(t, d, "POST", "/containers/create?name=nonet", `{"Image":"busybox","HostConfig":{"NetworkMode":"nosuchnet"}}`, 404, "network nosuchnet not found")
+		wantAPIError(t, d, "POST", "/containers/create?name=nonet", `{"Image":"busybox","HostConfig":{"NetworkMode":"nosuchnet"}}`, 400, "network nosuchnet not found")
 	})
 	t.Run("unknown endpoint", func(t *testing.T) {
 		wantAPIError(t, d, "GET", "/nosuch/endpoint", "", 404, "page not found")

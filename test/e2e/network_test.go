@@ -78,6 +78,14 @@ func TestDockerCLIBridgeNetworking(t *testing.T) {
 	if out := c.ok("run", "--rm", "busybox", "sh", "-c", "echo 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 "+hostAddr(t)+" 18081"); !strings.Contains(out, "hello-bridge") {
 		t.Errorf("from a container through the host: %q", out)
 	}
+	// --network container:web shares web's namespace: its httpd is on
+	// the joiner's localhost.
+	if out := c.ok("run", "--rm", "--network", "container:web", "busybox", "sh", "-c", "echo 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 80"); !strings.Contains(out, "hello-bridge") {
+		t.Errorf("container:web: %q", out)
+	}
+	if errOut := c.fails(125, "run", "--rm", "--network", "container:nosuch", "busybox", "true"); strings.Contains(errOut, "Unable to find image") || !strings.Contains(errOut, "No such container: nosuch") {
+		t.Errorf("container:nosuch: %q", errOut)
+	}
 	if got := c.ok("port", "web"); got != "80/tcp -> 0.0.0.0:18081" {
 		t.Errorf("port: %q", got)
 	}

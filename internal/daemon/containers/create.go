@@ -60,9 +60,16 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	// An unknown network fails the create, not the start, as in dockerd
 	// (the modes are those the OCI spec generation knows).
 	switch m := string(hc.NetworkMode); {
+	// A missing network (or network container) is a bad request, not a
+	// 404: the docker CLI takes a 404 from create for a missing image and
+	// would try to pull it.
+	case strings.HasPrefix(m, "container:"):
+		if _, err := s.store.Get(strings.TrimPrefix(m, "container:")); err != nil {
+			return containertypes.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+		}
 	case s.cfg.Networks != nil:
 		if err := s.cfg.Networks.Validate(m); err != nil {
-			return containertypes.CreateResponse{}, err
+			return containertypes.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 	case m == "bridge", m == "host", m == "none", m == "default", strings.HasPrefix(m, "container:"):
 	default:

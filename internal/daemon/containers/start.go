@@ -238,6 +238,16 @@ func (s *Service) spec(c *container.Container, rootfs string, att *networks.Atta
 	if att != nil {
 		o.NetnsPath = att.NetnsPath
 	}
+	if ref, ok := strings.CutPrefix(string(c.HostConfig.NetworkMode), "container:"); ok {
+		// The other container's network namespace, and its view of
+		// names and resolvers, as in Docker.
+		other, err := s.runningOther(c, ref)
+		if err != nil {
+			return nil, err
+		}
+		o.NetnsPath = fmt.Sprintf("/proc/%d/ns/net", other.pid)
+		o.HostsPath, o.ResolvConfPath = other.hosts, other.resolv
+	}
 	if c.HostConfig.Init != nil && *c.HostConfig.Init {
 		if s.cfg.InitBinary == nil {
 			return nil, errdefs.ErrNotImplemented.WithMessage("--init is not available")
@@ -431,4 +441,29 @@ func (s *Service) joinRequest(c *container.Container) networks.JoinRequest {
 		}
 	}
 	return req
+}
+
+// netOwner is the running container whose network another one joins.
+type netOwner struct {
+	pid           int
+	hosts, resolv string
+}
+
+// runningOther finds the container named by --network container:REF; it
+// must run (Docker's message otherwise).
+func (s *Service) runningOther(c *container.Container, ref string) (netOwner, error) {
+	other, err := s.store.Get(ref)
+	if err != nil {
+		return netOwner{}, err
+	}
+	if other.ID == c.ID {
+		return netOwner{}, errdefs.ErrInvalidArgument.WithMessage("cannot join own network")
+	}
+	other.Lock()
+	defer other.Unlock()
+	if !other.State.Running {
+		return netOwner{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot join network namespace of a non running container: container %s is exited", other.ID))
+	}
+	dir := s.store.Dir(other.ID)
+	return netOwner{pid: other.State.Pid, hosts: filepath.Join(dir, "hosts"), resolv: filepath.Join(dir, "resolv.conf")}, nil
 }
