@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/nftables"
+)
+
+// hostVeths lists the host's veth-like links named as berth names them.
+func hostVeths(t *testing.T) []string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, i := range ifs {
+		if strings.HasPrefix(i.Name, "veth") || strings.HasPrefix(i.Name, "br-") {
+			out = append(out, i.Name)
+		}
+	}
+	return out
+}
+
+// setElements counts the elements of a set in the daemon's table.
+func setElements(t *testing.T, table, set string) int {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
+	s, err := c.GetSetByName(tb, set)
+	if err != nil {
+		t.Fatalf("set %s of %s: %v", set, table, err)
+	}
+	els, err := c.GetSetElements(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(els)
+}
+
+// TestNetworkLeaks creates and removes 200 containers on 20 networks, with
+// a kill -9 of the daemon in the middle, and checks that no veth, network
+// namespace, bridge, firewall entry or address allocation is left.
+func TestNetworkLeaks(t *testing.T) {
+	c := newDockerCLI(t)
+	before := hostVeths(t)
+	for n := 0; n < 20; n++ {
+		net := fmt.Sprintf("leak%02d", n)
+		c.ok("network", "create", net)
+		for i := 0; i < 10; i++ {
+			args := []string{"run", "--rm", "--network", net, "busybox", "true"}
+			if i%2 == 1 {
+				args = []string{"run", "--rm", "-p", "80", "--network", net, "busybox", "true"}
+			}
+			c.ok(args...)
+		}
+		if n == 10 {
+			// Containers running across a daemon crash: their network is
+			// rebuilt at restart, and torn down when they go.
+			for i := 0; i < 3; i++ {
+				c.ok("run", "-d", "--name", fmt.Sprintf("survivor%d", i), "--network", net, "-p", "80", "busybox", "sleep", "300")
+			}
+			c.d.Kill9()
+			c.d.Start()
+			for i := 0; i < 3; i++ {
+				c.ok("exec", fmt.Sprintf("survivor%d", i), "true")
+			}
+			c.ok("rm", "-f", "survivor0", "survivor1", "survivor2")
+		}
+		c.ok("network", "rm", net)
+	}
+	if after := hostVeths(t); !slices.Equal(after, before) {
+		t.Errorf("links left: before %v, after %v", before, after)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.d.ExecRoot, "netns")); len(ents) > 0 {
+		t.Errorf("network namespaces left: %d", len(ents))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.d.DataRoot, "network", "endpoints")); len(ents) > 0 {
+		t.Errorf("endpoint records left: %d", len(ents))
+	}
+	var st struct {
+		Networks map[string]struct {
+			Addrs map[string]string `json:"addresses"`
+		} `json:"networks"`
+	}
+	data, err := os.ReadFile(filepath.Join(c.d.DataRoot, "network", "ipam.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Networks) != 1 {
+		t.Errorf("IPAM networks left: %d, want only the default bridge's", len(st.Networks))
+	}
+	for id, n := range st.Networks {
+		if len(n.Addrs) > 0 {
+			t.Errorf("addresses still allocated on %s: %v", id, n.Addrs)
+		}
+	}
+	table := "berth_" + c.d.Bridge
+	if n := setElements(t, table, "bridges"); n != 1 {
+		t.Errorf("bridges in the firewall: %d, want 1 (the default)", n)
+	}
+	for _, m := range []string{"ports4", "ports4_addr"} {
+		if n := setElements(t, table, m); n != 0 {
+			t.Errorf("published ports left in %s: %d", m, n)
+		}
+	}
+}
