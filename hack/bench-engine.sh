@@ -22,12 +22,24 @@
 #     /proc/PID/smaps_rollup) of each container's monitor (the parent of
 #     the container's init: berthd's shim, containerd-shim-runc-v2), and
 #     the daemon's RSS delta per container.
+#   - berthd only: RUNS `docker run --rm busybox true` on its default
+#     bridge (the bench's own, --bridge) against --network none,
+#     interleaved, and the difference of the medians;
+#   - HTTP (wrk installed): busybox `httpd -f -p 80` in a container run with
+#     -p HOSTPORT:80 on each engine, HTTP_ROUNDS rounds of `wrk -cHTTP_CONNS
+#     -dHTTP_SECS` against http://127.0.0.1:HOSTPORT/, engines alternating;
+#     dockerd is restarted for this with a bridge the bench creates (a free
+#     10.N.77.0/24) and --iptables=true --ip-forward=false, userland proxy
+#     default (so 127.0.0.1 goes through docker-proxy; berthd uses nftables
+#     DNAT); its iptables chains and rules and the bridge are removed after.
+#     httpd closes every connection (HTTP/1.0), so requests/s is new
+#     connections/s through the port mapping.
 # Everything is removed at the end, also on failure or Ctrl-C: containers,
-# daemons, their mounts and directories.
+# daemons, their mounts and directories, bridges, firewall tables and chains.
 #
-# Both engines run the identical workload with --network none (berthd has
-# no bridge networking yet; the container gets a network namespace with
-# only lo). Each sample is bash's $EPOCHREALTIME around one docker CLI
+# The latency workloads use --network none on both engines (the container
+# gets a network namespace with only lo, no bridge setup), so that they
+# measure the same work. Each sample is bash's $EPOCHREALTIME around one docker CLI
 # invocation, so it includes the CLI's own start-up and API version
 # negotiation, the same for both engines.
 #
@@ -40,6 +52,8 @@
 #                  asynchronously); 0 runs the samples back to back
 #   SLEEPERS=10    containers running for the memory measurement
 #   EXEC_BENCH=1   0 skips the run -d / exec / rm -f workload
+#   HTTP_BENCH=1   0 skips the HTTP part; HTTP_SECS=5 HTTP_CONNS=4
+#                  HTTP_ROUNDS=3 (per engine); WRK=wrk the client
 #   DOCKER=docker  the docker CLI
 #   DOCKERD=dockerd  the comparison daemon; "" (or not installed) skips it
 #   BERTHD=bin/berthd
@@ -52,6 +66,11 @@ WARMUP=${WARMUP:-3}
 SLEEPERS=${SLEEPERS:-10}
 PAUSE=${PAUSE:-0.2}
 EXEC_BENCH=${EXEC_BENCH:-1}
+HTTP_BENCH=${HTTP_BENCH:-1}
+HTTP_SECS=${HTTP_SECS:-5}
+HTTP_CONNS=${HTTP_CONNS:-4}
+HTTP_ROUNDS=${HTTP_ROUNDS:-3}
+WRK=${WRK:-wrk}
 DOCKER=${DOCKER:-docker}
 DOCKERD=${DOCKERD-dockerd}
 BERTHD=${BERTHD:-$REPO/bin/berthd}
@@ -66,6 +85,9 @@ die() {
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 20 ] || die "RUNS must be a number >= 20"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a number"
 [[ "$PAUSE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "PAUSE must be a number of seconds"
+[[ "$HTTP_SECS" =~ ^[0-9]+$ ]] && [ "$HTTP_SECS" -ge 1 ] || die "HTTP_SECS must be a number >= 1"
+[[ "$HTTP_CONNS" =~ ^[0-9]+$ ]] && [ "$HTTP_CONNS" -ge 1 ] || die "HTTP_CONNS must be a number >= 1"
+[[ "$HTTP_ROUNDS" =~ ^[0-9]+$ ]] && [ "$HTTP_ROUNDS" -ge 1 ] || die "HTTP_ROUNDS must be a number >= 1"
 [[ "$SLEEPERS" =~ ^[0-9]+$ ]] && [ "$SLEEPERS" -ge 1 ] || die "SLEEPERS must be a number >= 1"
 [ -x "$BERTHD" ] || die "$BERTHD not found: run 'make build' first"
 DOCKER=$(command -v "$DOCKER") || die "docker CLI not found"
@@ -105,27 +127,105 @@ pids_under() {
 # stops; cleanup removes it).
 BENCH_BRIDGE=bbench$((RANDOM % 1000))
 
+# For the HTTP part, dockerd gets a bridge of its own (created here, on a
+# private /24 that nothing routes yet) and --iptables=true. dockerd leaves
+# its iptables chains and rules behind when it stops: docker_net_cleanup
+# deletes the DOCKER* chains and the rules that jump to them or name its
+# bridge or subnet, the iptables-nft tables that did not exist before and
+# are empty again, and the bridge, and restores the sysctls dockerd sets.
+DOCKER_BRIDGE=""
+DOCKER_SUBNET=""
+NFT_TABLES0=""
+SYSCTLS=(net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables)
+SYSCTL0=()
+
+docker_net_setup() {
+	local n k
+	for ((k = 0; k < 50; k++)); do
+		n=$((RANDOM % 200 + 20))
+		ip -4 route show to match "10.$n.77.1" | grep -q '^10\.' && continue
+		ip -4 addr | grep -q " 10\.$n\.77\." && continue
+		DOCKER_SUBNET=10.$n.77.0/24
+		break
+	done
+	[ -n "$DOCKER_SUBNET" ] || return 1
+	if command -v nft >/dev/null; then NFT_TABLES0=$(nft list tables 2>/dev/null); fi
+	for k in "${!SYSCTLS[@]}"; do
+		SYSCTL0[k]=$(cat "/proc/sys/${SYSCTLS[$k]}" 2>/dev/null) || SYSCTL0[k]=""
+	done
+	DOCKER_BRIDGE=dbench$((RANDOM % 1000))
+	ip link add "$DOCKER_BRIDGE" type bridge &&
+		ip addr add "${DOCKER_SUBNET%.0/24}.1/24" dev "$DOCKER_BRIDGE" &&
+		ip link set "$DOCKER_BRIDGE" up
+}
+
+docker_net_cleanup() {
+	local ipt t c k rule fam p
+	for ipt in iptables ip6tables; do
+		command -v "$ipt" >/dev/null || continue
+		[ "$ipt" = iptables ] && fam=ip || fam=ip6
+		for t in filter nat; do
+			# Rules of the built-in chains that lead to dockerd's chains or
+			# name its bridge or subnet.
+			"$ipt" -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ' |
+				grep -E -- "-j DOCKER|$DOCKER_BRIDGE|${DOCKER_SUBNET:-none}" | while read -ra rule; do
+				rule[0]=-D
+				"$ipt" -t "$t" "${rule[@]}" 2>/dev/null || true
+			done || true
+			for c in $("$ipt" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ { print $2 }'); do
+				"$ipt" -t "$t" -F "$c" 2>/dev/null || true
+			done
+			for c in $("$ipt" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ { print $2 }'); do
+				"$ipt" -t "$t" -X "$c" 2>/dev/null || true
+			done
+			# An iptables-nft table that the bench's dockerd created.
+			if command -v nft >/dev/null && "$ipt" --version 2>/dev/null | grep -q nf_tables &&
+				! grep -qx "table $fam $t" <<<"$NFT_TABLES0" &&
+				nft list table "$fam" "$t" >/dev/null 2>&1 &&
+				! "$ipt" -t "$t" -S 2>/dev/null | grep -qE '^-(A|N) '; then
+				nft delete table "$fam" "$t" 2>/dev/null || true
+			fi
+		done
+	done
+	# docker-proxy processes of a dockerd that had to be killed.
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "docker-proxy .*-container-ip ${DOCKER_SUBNET%.0/24}\." &&
+			kill -KILL "${p#/proc/}" 2>/dev/null
+	done
+	ip link del "$DOCKER_BRIDGE" 2>/dev/null || true
+	for k in "${!SYSCTLS[@]}"; do
+		[ -n "${SYSCTL0[$k]:-}" ] || continue
+		[ "$(cat "/proc/sys/${SYSCTLS[$k]}" 2>/dev/null)" = "${SYSCTL0[$k]}" ] ||
+			echo "${SYSCTL0[$k]}" >"/proc/sys/${SYSCTLS[$k]}" 2>/dev/null || true
+	done
+	DOCKER_BRIDGE=""
+}
+
+# stop_engine J: remove engine J's containers through it, then stop it.
+stop_engine() {
+	local j=$1 pid=${PIDS[$1]} ids i
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	ids=$(timeout 30 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" ps -aq 2>/dev/null) || ids=""
+	if [ -n "$ids" ]; then
+		# shellcheck disable=SC2086 # one argument per container ID
+		timeout 60 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
-	local rc=$? j i pid
+	local rc=$? j pid
 	[ "$CLEANING" = 1 ] && return
 	CLEANING=1
 	trap '' INT TERM
 	for j in "${!PIDS[@]}"; do
-		pid=${PIDS[$j]}
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
-		# Containers first, through the daemon, then the daemon itself.
-		# shellcheck disable=SC2046 # one argument per container ID
-		ids=$(timeout 30 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" ps -aq 2>/dev/null) || ids=""
-		if [ -n "$ids" ]; then
-			# shellcheck disable=SC2086
-			timeout 60 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
-		fi
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 200; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
+		stop_engine "$j"
 	done
 	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
 		# Whatever survived (monitors, shims, containerd, their containers).
@@ -138,6 +238,11 @@ cleanup() {
 		rm -rf --one-file-system "$TMP" || echo "bench-engine.sh: could not remove $TMP" >&2
 	fi
 	ip link del "$BENCH_BRIDGE" 2>/dev/null || true
+	# berthd deletes its firewall table when it stops, not when it is killed.
+	if command -v nft >/dev/null; then nft delete table inet "berth_$BENCH_BRIDGE" 2>/dev/null || true; fi
+	if [ -n "$DOCKER_BRIDGE" ]; then
+		docker_net_cleanup || true
+	fi
 	# The parent cgroups that our dockerd created (empty by now).
 	for c in "${NEW_CGROUPS[@]}"; do
 		rmdir "$c" 2>/dev/null || true
@@ -177,19 +282,22 @@ make_tarball() {
 	rm -rf "$dir"
 }
 
-# wait_ping J LOG: wait until engine J answers (30 s).
+# wait_ping J LOG [soft]: wait until engine J answers (30 s); with "soft" a
+# failure returns 1 instead of ending the bench.
 wait_ping() {
-	local j=$1 log=$2 i
+	local j=$1 log=$2 soft=${3:-} i why="did not answer within 30s"
 	for ((i = 0; i < 300; i++)); do
 		dc "$j" version --format '{{.Server.Version}}' >/dev/null 2>&1 && return 0
 		kill -0 "${PIDS[$j]}" 2>/dev/null || {
-			tail -n 20 "$log" >&2
-			die "${NAMES[$j]} exited at start"
+			why="exited at start"
+			break
 		}
 		sleep 0.1
 	done
 	tail -n 20 "$log" >&2
-	die "${NAMES[$j]} did not answer within 30s"
+	[ -n "$soft" ] || die "${NAMES[$j]} $why"
+	echo "bench-engine.sh: ${NAMES[$j]} $why" >&2
+	return 1
 }
 
 start_berthd() {
@@ -208,16 +316,21 @@ start_berthd() {
 # containerd socket exists, dockerd would use that one, so it then runs in a
 # private mount namespace in which /run/containerd is an empty tmpfs (its
 # mounts then also stay in that namespace and go with it).
+# start_dockerd J [DIR NETWORK-ARGS...]: dockerd as engine J, by default
+# without networking.
 start_dockerd() {
-	local d=$TMP/d j=${#NAMES[@]}
+	local j=$1 d=${2:-$TMP/d}
+	shift 2 || shift $#
+	local net=("$@")
+	[ ${#net[@]} -gt 0 ] || net=(--bridge=none --iptables=false --ip-masq=false
+		--ip-forward=false --userland-proxy=false)
 	mkdir -p "$d"
 	echo '{}' >"$d/daemon.json"
 	NAMES[j]=dockerd
 	HOSTS[j]=unix://$d/docker.sock
 	local args=(-H "${HOSTS[$j]}" --data-root "$d/data" --exec-root "$d/exec"
 		--pidfile "$d/docker.pid" --config-file "$d/daemon.json"
-		--bridge=none --iptables=false --ip-masq=false --ip-forward=false
-		--userland-proxy=false --log-level=warn)
+		"${net[@]}" --log-level=warn)
 	if [ -S /run/containerd/containerd.sock ]; then
 		DOCKERD_NOTE="private mount namespace hiding the system containerd"
 		# shellcheck disable=SC2016 # expanded by the inner shell
@@ -229,7 +342,7 @@ start_dockerd() {
 		"$DOCKERD_PATH" "${args[@]}" >"$d/dockerd.log" 2>&1 </dev/null &
 	fi
 	PIDS[j]=$!
-	wait_ping "$j" "$d/dockerd.log"
+	wait_ping "$j" "$d/dockerd.log" "${SOFT:-}"
 }
 
 # dockerd puts containers under a "docker" cgroup in every hierarchy;
@@ -322,6 +435,11 @@ sample_run() { # FILE-PREFIX J
 	timed "$1.run.$2" "$2" run --rm --network none "$IMAGE" true
 }
 
+sample_brun() { # FILE-PREFIX J: the same on the default bridge
+	sleep "$PAUSE"
+	timed "$1.brun.$2" "$2" run --rm "$IMAGE" true
+}
+
 sample_exec() { # FILE-PREFIX J I
 	local name=bench-exec-$3
 	sleep "$PAUSE"
@@ -359,6 +477,7 @@ label() {
 	exec) echo "exec true" ;;
 	rmf) echo "rm -f (running)" ;;
 	tot) echo "run -d+exec+rm -f" ;;
+	brun) echo "run --rm true (bridge)" ;;
 	esac
 }
 
@@ -366,7 +485,7 @@ make_tarball
 start_berthd
 if [ -n "$DOCKERD_PATH" ]; then
 	note_docker_cgroups
-	start_dockerd
+	start_dockerd 1
 fi
 
 echo "# $(uname -r), $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -422,6 +541,30 @@ if [ "$EXEC_BENCH" = 1 ]; then
 	table "run -d / exec / rm -f of a sleep container (ms)" rund exec rmf tot
 fi
 
+# berthd only: its default bridge against --network none, interleaved.
+for ((i = 0; i < WARMUP; i++)); do
+	sample_brun "$TMP/w" 0 || die "berthd: docker run on the default bridge failed"
+done
+for ((i = 0; i < RUNS; i++)); do
+	if [ $((i % 2)) = 0 ]; then
+		sample_brun "$TMP/n" 0 || true
+		sample_run "$TMP/n" 0 || true
+	else
+		sample_run "$TMP/n" 0 || true
+		sample_brun "$TMP/n" 0 || true
+	fi
+done
+echo
+echo "== berthd: docker run --rm $IMAGE true on the default bridge ($BENCH_BRIDGE) vs --network none (ms)"
+printf '%-22s %5s %10s %10s %10s %10s\n' WHAT N MEDIAN_MS P90_MS MIN_MS MAX_MS
+for m in brun run; do
+	touch "$TMP/n.$m.0"
+	read -r n med p90 mn mx < <(stats "$TMP/n.$m.0")
+	printf '%-22s %5d %10s %10s %10s %10s\n' "$(label "$m")" "$n" "$med" "$p90" "$mn" "$mx"
+	declare "MED_$m=$med"
+done
+awk -v a="$MED_brun" -v b="$MED_run" 'BEGIN { printf "bridge - none (medians): %+.1f ms\n", a - b }'
+
 # Memory.
 echo
 echo "== memory (KiB): daemon idle, and $SLEEPERS running 'sleep 1000' containers"
@@ -458,6 +601,111 @@ for j in "${!NAMES[@]}"; do
 done
 echo "#   MONITOR_PRIVATE: Private_Clean+Private_Dirty; DAEMON_DELTA/CTR: daemon (tree minus"
 echo "#   monitors, which are not its children) RSS growth with $SLEEPERS running, per container"
+
+# HTTP through a published port: berthd (nftables DNAT), and dockerd
+# restarted with a bridge of its own and --iptables=true.
+http_round() { # J OUTFILE DURATION
+	sleep "$PAUSE"
+	"$WRK_PATH" -t "$((HTTP_CONNS < 2 ? HTTP_CONNS : 2))" -c "$HTTP_CONNS" -d "$3" \
+		"http://127.0.0.1:${PORTS[$1]}/" >"$2" 2>&1 || true
+}
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		[[ " ${PORTS[*]:-} " == *" $p "* ]] && continue
+		ss -Htln "sport = :$p" | grep -q . || break
+	done
+	echo "$p"
+}
+if [ "$HTTP_BENCH" = 1 ]; then
+	echo
+	echo "== HTTP through a published port (requests/s): busybox httpd -f -p 80 in a container run with -p HOSTPORT:80,"
+	echo "   wrk -c$HTTP_CONNS -d${HTTP_SECS}s http://127.0.0.1:HOSTPORT/, $HTTP_ROUNDS rounds per engine, engines alternating"
+	if ! WRK_PATH=$(command -v "$WRK"); then
+		echo "# $WRK not installed (apt-get install -y wrk): HTTP part skipped"
+		HTTP_ENGINES=()
+	else
+		HTTP_ENGINES=(0)
+	fi
+	if [ ${#HTTP_ENGINES[@]} -gt 0 ] && [ ${#NAMES[@]} -gt 1 ]; then
+		why=""
+		if ! command -v iptables >/dev/null || ! command -v ip6tables >/dev/null; then
+			why="iptables/ip6tables not installed"
+		elif iptables -t nat -S 2>/dev/null | grep -q '^-N DOCKER' || iptables -t filter -S 2>/dev/null | grep -q '^-N DOCKER'; then
+			why="DOCKER iptables chains exist already (another dockerd)"
+		elif ! docker_net_setup; then
+			why="could not create a bridge for it"
+		fi
+		if [ -z "$why" ]; then
+			stop_engine 1
+			if SOFT=1 start_dockerd 1 "$TMP/d2" --bridge="$DOCKER_BRIDGE" --iptables=true --ip-forward=false &&
+				dc 1 import --change 'CMD ["sh"]' "$TMP/busybox.tar" "$IMAGE" >/dev/null; then
+				HTTP_ENGINES=(0 1)
+				echo "# dockerd restarted with --bridge=$DOCKER_BRIDGE ($DOCKER_SUBNET, created by the bench) --iptables=true --ip-forward=false, userland proxy default"
+			else
+				why="dockerd did not start with --bridge/--iptables=true (see above)"
+				stop_engine 1
+			fi
+		fi
+		[ -z "$why" ] || echo "# dockerd cannot do bridge networking here ($why): berthd alone"
+	fi
+	PORTS=()
+	for j in "${HTTP_ENGINES[@]}"; do
+		PORTS[j]=$(free_port)
+		dc "$j" run -d --name bench-http -p "${PORTS[$j]}:80" "$IMAGE" sh -c \
+			'mkdir -p /www && echo "hello from busybox httpd" >/www/index.html && exec httpd -f -p 80 -h /www' \
+			>/dev/null || die "${NAMES[$j]}: docker run -p ${PORTS[$j]}:80 failed"
+		for ((i = 0; i < 100; i++)); do
+			# shellcheck disable=SC2016 # expanded by the inner shell
+			timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && grep -q hello <&3' \
+				"${PORTS[$j]}" 2>/dev/null && break
+			sleep 0.1
+		done
+		[ "$i" -lt 100 ] || die "${NAMES[$j]}: no answer on 127.0.0.1:${PORTS[$j]}"
+		http_round "$j" "$TMP/wrk.warm" 1s
+	done
+	for ((r = 0; r < HTTP_ROUNDS; r++)); do
+		for j in $(order "$r"); do
+			[[ " ${HTTP_ENGINES[*]} " == *" $j "* ]] || continue
+			http_round "$j" "$TMP/wrk.$j.$r" "${HTTP_SECS}s"
+			rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.$j.$r")
+			[ -n "$rps" ] || { FAILS=$((FAILS + 1)); echo "${NAMES[$j]}: wrk failed: $(tail -n 3 "$TMP/wrk.$j.$r")" >&2; continue; }
+			echo "$rps" >>"$TMP/rps.$j"
+			printf '%-8s round %d: %10s req/s  %s\n' "${NAMES[$j]}" "$((r + 1))" "$rps" \
+				"$(grep -E 'Socket errors|Non-2xx' "$TMP/wrk.$j.$r" | tr -s ' ' | paste -sd ';' -)"
+		done
+	done
+	RPS=()
+	for j in "${HTTP_ENGINES[@]}"; do
+		touch "$TMP/rps.$j"
+		RPS[j]=$(sort -n "$TMP/rps.$j" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+		printf '%-8s median: %s req/s (127.0.0.1:%s)\n' "${NAMES[$j]}" "${RPS[$j]:-none}" "${PORTS[$j]}"
+	done
+	if [ ${#HTTP_ENGINES[@]} -gt 1 ] && [ -n "${RPS[0]}" ] && [ -n "${RPS[1]}" ]; then
+		awk -v a="${RPS[0]}" -v b="${RPS[1]}" 'BEGIN { printf "berthd/dockerd median requests/s ratio: %.2fx\n", a / b }'
+		proxy=$(for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null; echo; done |
+			grep -E "docker-proxy .*-host-port ${PORTS[1]}( |$)" | grep -c -- '-host-ip 0.0.0.0' || true)
+		if [ "${proxy:-0}" -gt 0 ]; then
+			echo "# dockerd: 127.0.0.1:${PORTS[1]} goes through docker-proxy (its userland proxy; its nat DOCKER chain's DNAT is not applied to loopback)"
+		else
+			echo "# dockerd: no docker-proxy for ${PORTS[1]}: iptables DNAT"
+		fi
+	fi
+	if [ ${#HTTP_ENGINES[@]} -gt 0 ]; then
+		echo "# berthd: nftables DNAT in its table's output hook (route_localnet on its bridge), no proxy process"
+		echo "# busybox httpd answers HTTP/1.0 and closes every connection: each request is a new TCP connection"
+		echo "#   (connect, request, response, close) through the published port, and an httpd fork: the numbers"
+		echo "#   are connections/s through the port mapping path, not keep-alive throughput"
+	fi
+	for j in "${HTTP_ENGINES[@]}"; do
+		dc "$j" rm -f bench-http >/dev/null 2>&1 || true
+	done
+	if [ -n "$DOCKER_BRIDGE" ]; then
+		stop_engine 1
+		docker_net_cleanup
+	fi
+fi
 
 if [ "$FAILS" -gt 0 ]; then
 	echo "bench-engine.sh: $FAILS docker commands failed" >&2
