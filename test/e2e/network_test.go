@@ -59,6 +59,10 @@ func TestDockerCLIBridgeNetworking(t *testing.T) {
 	if !strings.HasPrefix(ip, "172.") {
 		t.Fatalf("bridge address %q", ip)
 	}
+	// The pre-1.52 top-level fields the docker CLI 28 still reads.
+	if got := c.inspect("web", "{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}}"); got != ip+"/16" {
+		t.Errorf("NetworkSettings.IPAddress: %q, want %s/16", got, ip)
+	}
 	if mac := c.inspect("web", "{{.NetworkSettings.Networks.bridge.MacAddress}}"); !strings.HasPrefix(mac, "02:42:") {
 		t.Errorf("MAC %q", mac)
 	}

@@ -168,8 +168,53 @@ func (r *Router) inspect(ctx context.Context, w http.ResponseWriter, req *http.R
 	if err != nil {
 		return err
 	}
+	if v := server.APIVersion(ctx); v != "" && server.CompareVersions(v, "1.52") < 0 && c.NetworkSettings != nil {
+		server.WriteJSON(w, http.StatusOK, withLegacyNetwork(c))
+		return nil
+	}
 	server.WriteJSON(w, http.StatusOK, c)
 	return nil
+}
+
+// legacyNetworkSettings adds the default network's fields that the API
+// returned at the top of NetworkSettings before v1.52 (what
+// `inspect -f '{{.NetworkSettings.IPAddress}}'` reads).
+type legacyNetworkSettings struct {
+	*containertypes.NetworkSettings
+	Bridge                 string
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	SecondaryIPAddresses   []any
+	SecondaryIPv6Addresses []any
+	EndpointID             string
+	Gateway                string
+	GlobalIPv6Address      string
+	GlobalIPv6PrefixLen    int
+	IPAddress              string
+	IPPrefixLen            int
+	IPv6Gateway            string
+	MacAddress             string
+}
+
+type legacyInspect struct {
+	*containertypes.InspectResponse
+	NetworkSettings *legacyNetworkSettings
+}
+
+func withLegacyNetwork(c *containertypes.InspectResponse) legacyInspect {
+	ns := &legacyNetworkSettings{NetworkSettings: c.NetworkSettings}
+	if ep := c.NetworkSettings.Networks["bridge"]; ep != nil {
+		ns.EndpointID = ep.EndpointID
+		if ep.IPAddress.IsValid() {
+			ns.IPAddress, ns.IPPrefixLen = ep.IPAddress.String(), ep.IPPrefixLen
+		}
+		if ep.Gateway.IsValid() {
+			ns.Gateway = ep.Gateway.String()
+		}
+		ns.MacAddress = ep.MacAddress.String()
+	}
+	return legacyInspect{InspectResponse: c, NetworkSettings: ns}
 }
 
 func (r *Router) logs(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
