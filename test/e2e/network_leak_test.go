@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 )
@@ -79,7 +80,14 @@ func TestNetworkLeaks(t *testing.T) {
 		}
 		c.ok("network", "rm", net)
 	}
-	if after := hostVeths(t); !slices.Equal(after, before) {
+	// The kernel deletes a namespace's veth in the background once the
+	// namespace is gone: give it a moment.
+	after := hostVeths(t)
+	for deadline := time.Now().Add(5 * time.Second); !slices.Equal(after, before) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		after = hostVeths(t)
+	}
+	if !slices.Equal(after, before) {
 		t.Errorf("links left: before %v, after %v", before, after)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(c.d.ExecRoot, "netns")); len(ents) > 0 {
