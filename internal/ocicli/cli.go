@@ -11,8 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/spf13/cobra"
@@ -117,25 +115,6 @@ func (g *globalOpts) load(id string) (*runtime.Container, error) {
 		return nil, err
 	}
 	return rt.Load(id)
-}
-
-// parseSignal accepts "KILL", "SIGKILL", "kill" and "9".
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q", s)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
-		return 0, fmt.Errorf("unknown signal %q", s)
-	}
-	return sig, nil
 }
 
 func ctx() context.Context { return context.Background() }

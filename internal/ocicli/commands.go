@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/signals"
 	"io"
 	"os"
 	"os/exec"
@@ -120,7 +121,7 @@ func killCmd(g *globalOpts) *cobra.Command {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
-				if sig, err = parseSignal(args[1]); err != nil {
+				if sig, err = signals.Parse(args[1]); err != nil {
 					return err
 				}
 			}

@@ -3,7 +3,6 @@ package containers
 import (
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -133,16 +132,6 @@ func TestSmallParsers(t *testing.T) {
 	} {
 		if got := startExitCode(msg); got != want {
 			t.Errorf("startExitCode(%q) = %d, want %d", msg, got, want)
-		}
-	}
-	for in, want := range map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "kill": syscall.SIGKILL, "9": syscall.SIGKILL, "USR1": syscall.SIGUSR1} {
-		if got, err := ParseSignal(in); err != nil || got != want {
-			t.Errorf("ParseSignal(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"SIGNOPE", "0", "99", ""} {
-		if _, err := ParseSignal(bad); err == nil {
-			t.Errorf("ParseSignal(%q) accepted", bad)
 		}
 	}
 	if !labelsMatch(map[string]string{"a": "1", "b": "2"}, []string{"a", "b=2"}, []string{"c"}) {

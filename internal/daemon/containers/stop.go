@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/signals"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -14,30 +15,10 @@ import (
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
-	"golang.org/x/sys/unix"
 )
 
 // defaultStopTimeout is Docker's grace period before SIGKILL.
 const defaultStopTimeout = 10
-
-// ParseSignal accepts "SIGTERM", "TERM", "term" and "15".
-func ParseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, errdefs.ErrInvalidArgument.WithMessage("Invalid signal: " + s)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
-		return 0, errdefs.ErrInvalidArgument.WithMessage("Invalid signal: " + s)
-	}
-	return sig, nil
-}
 
 // exitChan returns the channel closed at the container's next exit.
 func (s *Service) exitChan(id string) <-chan struct{} {
@@ -85,7 +66,7 @@ func (s *Service) Stop(ctx context.Context, ref, signal string, timeout *int) er
 	c.ManuallyStopped = true
 	_ = s.store.Save(c)
 	c.Unlock()
-	sig, err := ParseSignal(signal)
+	sig, err := signals.Parse(signal)
 	if err != nil {
 		return err
 	}
@@ -156,7 +137,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	sig := syscall.SIGKILL
 	if signal != "" {
-		if sig, err = ParseSignal(signal); err != nil {
+		if sig, err = signals.Parse(signal); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,8 @@ package images
 import (
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/signals"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -13,7 +13,6 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // changeCommands are the Dockerfile instructions a change (import
@@ -139,7 +138,7 @@ func applyChange(cfg *dockerspec.DockerOCIImageConfig, cmd instructions.Command,
 			cfg.Volumes[v] = struct{}{}
 		}
 	case *instructions.StopSignalCommand:
-		if _, err := parseSignal(c.Signal); err != nil {
+		if _, err := signals.Parse(c.Signal); err != nil {
 			return err
 		}
 		cfg.StopSignal = c.Signal
@@ -182,34 +181,4 @@ func withShell(cfg *dockerspec.DockerOCIImageConfig, c instructions.ShellDependa
 		sh = defaultShell
 	}
 	return append(append([]string{}, sh...), c.CmdLine...)
-}
-
-// parseSignal accepts what dockerd's STOPSIGNAL accepts: a signal number or
-// a name with or without "SIG" (KILL, SIGKILL, RTMIN+3).
-func parseSignal(raw string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(raw); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("Invalid signal: %s", raw) //nolint:staticcheck // dockerd's wording
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.TrimPrefix(strings.ToUpper(raw), "SIG")
-	if sig := unix.SignalNum("SIG" + name); sig != 0 {
-		return sig, nil
-	}
-	// Real-time signals: RTMIN, RTMIN+1..15, RTMAX-14..1, RTMAX.
-	for _, rt := range []struct {
-		label, op  string
-		base, sign int
-	}{{"RTMIN", "+", 34, 1}, {"RTMAX", "-", 64, -1}} {
-		if name == rt.label {
-			return unix.Signal(rt.base), nil
-		}
-		if rest, ok := strings.CutPrefix(name, rt.label+rt.op); ok {
-			if n, err := strconv.Atoi(rest); err == nil && n >= 1 && n <= 15 {
-				return unix.Signal(rt.base + rt.sign*n), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("Invalid signal: %s", raw) //nolint:staticcheck // dockerd's wording
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 func TestApplyChanges(t *testing.T) {
@@ -77,23 +76,5 @@ func TestApplyChanges(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", g, w)
 			}
 		})
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	tests := []struct {
-		in   string
-		want unix.Signal
-		ok   bool
-	}{
-		{"9", unix.SIGKILL, true}, {"KILL", unix.SIGKILL, true}, {"sigterm", unix.SIGTERM, true}, {"SIGUSR1", unix.SIGUSR1, true},
-		{"RTMIN", 34, true}, {"SIGRTMIN+3", 37, true}, {"RTMAX-1", 63, true}, {"RTMAX", 64, true},
-		{"0", 0, false}, {"65", 0, false}, {"RTMIN+16", 0, false}, {"NOPE", 0, false}, {"", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseSignal(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
-			t.Errorf("parseSignal(%q) = %v, %v", tt.in, got, err)
-		}
 	}
 }
