@@ -271,29 +271,32 @@ func (d *Berthd) cleanup() {
 
 // removeNetworks deletes the bridges and the firewall table the daemon
 // left on the host (a daemon keeps them across its own restarts).
-func (d *Berthd) removeNetworks() {
+func (d *Berthd) removeNetworks() { RemoveDaemonNetworks(d.t, d.DataRoot, d.Bridge) }
+
+// RemoveDaemonNetworks deletes the bridges of the networks a daemon on
+// dataRoot recorded and its firewall table ("berth_" + its default bridge),
+// which a daemon keeps (bridges) or leaves behind when killed (table).
+func RemoveDaemonNetworks(t testing.TB, dataRoot, bridge string) {
 	var nets []struct {
 		Bridge string `json:"bridge"`
 	}
-	if data, err := os.ReadFile(filepath.Join(d.DataRoot, "network", "networks.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(dataRoot, "network", "networks.json")); err == nil {
 		_ = json.Unmarshal(data, &nets)
 	}
 	for _, n := range nets {
 		if l, err := netlink.LinkByName(n.Bridge); err == nil {
 			if err := netlink.LinkDel(l); err != nil {
-				d.t.Errorf("removing bridge %s: %v", n.Bridge, err)
+				t.Errorf("removing bridge %s: %v", n.Bridge, err)
 			}
 		}
 	}
-	// The daemon's table ("berth_" + its bridge) is gone after a clean
-	// stop; after a crash it is still there.
 	if c, err := nftables.New(); err == nil {
 		tables, _ := c.ListTables()
 		for _, tb := range tables {
-			if tb.Name == "berth_"+d.Bridge {
+			if tb.Name == "berth_"+bridge {
 				c.DelTable(tb)
 				if err := c.Flush(); err != nil {
-					d.t.Errorf("removing table %s: %v", tb.Name, err)
+					t.Errorf("removing table %s: %v", tb.Name, err)
 				}
 			}
 		}

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
+	"github.com/berth-dev/berth/internal/testutil"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -63,7 +62,7 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemonProc {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
-		removeNetworkState(t, bridge)
+		testutil.RemoveDaemonNetworks(t, filepath.Join(dir, "data"), bridge)
 	})
 	return d
 }
@@ -173,29 +172,5 @@ func TestBerthdConfigErrors(t *testing.T) {
 				t.Errorf("exit %v, stderr %q, want %q", err, d.stderr, tt.want)
 			}
 		})
-	}
-}
-
-// removeNetworkState deletes the bridge and the firewall table a test
-// daemon made (a daemon keeps its bridge when it stops, and a killed one
-// its table too).
-func removeNetworkState(t *testing.T, bridge string) {
-	if l, err := netlink.LinkByName(bridge); err == nil {
-		if err := netlink.LinkDel(l); err != nil {
-			t.Errorf("removing bridge %s: %v", bridge, err)
-		}
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return
-	}
-	tables, _ := c.ListTables()
-	for _, tb := range tables {
-		if tb.Name == "berth_"+bridge {
-			c.DelTable(tb)
-			if err := c.Flush(); err != nil {
-				t.Errorf("removing table %s: %v", tb.Name, err)
-			}
-		}
 	}
 }

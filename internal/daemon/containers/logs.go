@@ -3,7 +3,9 @@ package containers
 import (
 	"context"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api/httputil"
@@ -95,16 +97,14 @@ func streams(w io.Writer, tty bool) (stdout, stderr io.Writer) {
 }
 
 // detailsPrefix is what --details prints before each line: the
-// container's labels as k=v pairs.
+// container's labels as k=v pairs, in a stable (sorted) order.
 func detailsPrefix(labels map[string]string) []byte {
 	var b []byte
-	first := true
-	for k, v := range labels {
-		if !first {
+	for i, k := range slices.Sorted(maps.Keys(labels)) {
+		if i > 0 {
 			b = append(b, ',')
 		}
-		first = false
-		b = append(b, k+"="+v...)
+		b = append(b, k+"="+labels[k]...)
 	}
 	return append(b, ' ')
 }

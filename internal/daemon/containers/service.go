@@ -81,9 +81,6 @@ type live struct {
 	// pending holds attach requests for a container that is not yet
 	// running; Start connects them before the process starts.
 	pending []*pendingAttach
-	// stopping is set while stop/kill -9 waits, so the exit is not treated
-	// as a crash.
-	stopping bool
 }
 
 // New builds the service; call Restore before serving requests.
