@@ -35,16 +35,21 @@ func (s *shim) exec(conn *net.UnixConn, br *bufio.Reader, req request) {
 		_ = writeLine(conn, reply{Error: err.Error()})
 		return
 	}
+	// The client subscribes before the process starts: a short-lived
+	// process's output must not go out before anyone listens.
+	sub, attached := subscribe(conn, p.out, req)
 	pid, err := s.startExec(p, req)
 	close(p.ready)
 	if err != nil {
+		sub.wmu.Unlock()
+		p.out.remove(sub)
 		s.mu.Lock()
 		delete(s.execs, req.ID)
 		s.mu.Unlock()
 		_ = writeLine(conn, reply{Error: err.Error()})
 		return
 	}
-	s.stream(conn, br, p.out, p.stdin, req, reply{Pid: pid})
+	serve(conn, br, p.out, sub, attached, p.stdin, req, reply{Pid: pid})
 }
 
 // startExec runs the process with pipes for the requested streams (or a
@@ -91,10 +96,21 @@ func (s *shim) startExec(p *execProc, req request) (int, error) {
 // stream answers ok and then copies out's requested streams to conn, and
 // conn to in when stdin was requested, until out ends or conn fails.
 func (s *shim) stream(conn net.Conn, br io.Reader, out *output, in *stdin, req request, ok reply) {
+	sub, attached := subscribe(conn, out, req)
+	serve(conn, br, out, sub, attached, in, req, ok)
+}
+
+// subscribe attaches a client to out. The subscriber's write lock is
+// held on return, so output waits until serve has sent the reply.
+func subscribe(conn net.Conn, out *output, req request) (*subscriber, bool) {
 	sub := newSubscriber(conn, out.framed, req.Stdout, req.Stderr)
-	// Output waits until the reply is out.
 	sub.wmu.Lock()
-	attached := out.add(sub)
+	return sub, out.add(sub)
+}
+
+// serve sends the reply, lets output flow, copies stdin when requested and
+// returns when the stream ends.
+func serve(conn net.Conn, br io.Reader, out *output, sub *subscriber, attached bool, in *stdin, req request, ok reply) {
 	err := writeLine(conn, ok)
 	sub.wmu.Unlock()
 	if err != nil || !attached {

@@ -83,7 +83,7 @@ func TestNetworkLeaks(t *testing.T) {
 	// The kernel deletes a namespace's veth in the background once the
 	// namespace is gone: give it a moment.
 	after := hostVeths(t)
-	for deadline := time.Now().Add(5 * time.Second); !slices.Equal(after, before) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); !slices.Equal(after, before) && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 		after = hostVeths(t)
 	}
