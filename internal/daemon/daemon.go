@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/builder"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -58,6 +59,7 @@ type Daemon struct {
 	Containers *containers.Service
 	Networks   *networks.Service
 	Events     *events.Bus
+	Builder    *builder.Builder
 }
 
 // Options are what the process running the daemon supplies.
@@ -133,6 +135,13 @@ func (d *Daemon) openServices(opts Options) error {
 	}
 	d.Images.SetUsage(d.Containers)
 	d.Images.SetEvents(d.Events)
+	d.Builder, err = builder.New(builder.Config{
+		Root: filepath.Join(root, "builder"), Images: d.Images, Layers: layers,
+		Runner: buildRunner{d.Containers}, Puller: d.Images,
+	})
+	if err != nil {
+		return fmt.Errorf("builder: %w", err)
+	}
 	d.Containers.Restore(context.Background())
 	return nil
 }

@@ -222,3 +222,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// ErrorMessage is the message of err as the API reports it, for errors
+// that go into a response stream.
+func ErrorMessage(err error) string { return errorMessage(err) }

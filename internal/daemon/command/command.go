@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	buildrouter "github.com/berth-dev/berth/internal/api/router/build"
 	"log/slog"
 	"net"
 	"os"
@@ -196,6 +197,7 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 		&imagerouter.Router{Backend: d.Images},
 		&containerrouter.Router{Backend: d.Containers},
 		&networkrouter.Router{Backend: d.Networks},
+		&buildrouter.Router{Backend: d.Builder},
 	)
 
 	var listeners []net.Listener

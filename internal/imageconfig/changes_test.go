@@ -1,4 +1,4 @@
-package images
+package imageconfig
 
 import (
 	"encoding/json"
@@ -56,7 +56,7 @@ func TestApplyChanges(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := applyChanges(start, tt.changes)
+			got, err := ApplyChanges(start, tt.changes)
 			if tt.wantErr != "" {
 				if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want invalid argument %q", err, tt.wantErr)

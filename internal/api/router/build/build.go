@@ -1,0 +1,167 @@
+// Package build routes POST /build (the classic builder's API) and POST
+// /build/prune.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/berth-dev/berth/internal/api/httputil"
+	"github.com/berth-dev/berth/internal/api/server"
+	"github.com/berth-dev/berth/internal/builder"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	buildtypes "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/opencontainers/go-digest"
+)
+
+// Backend is what the build routes need.
+type Backend interface {
+	Build(ctx context.Context, src io.Reader, o builder.Options, out io.Writer) (digest.Digest, error)
+	PruneCache(ctx context.Context) (*buildtypes.CachePruneReport, error)
+}
+
+// Router serves the build routes.
+type Router struct {
+	Backend Backend
+}
+
+// Routes implements server.Router.
+func (r *Router) Routes() []server.Route {
+	return []server.Route{
+		{Method: http.MethodPost, Path: "/build", Handler: r.postBuild},
+		{Method: http.MethodPost, Path: "/build/prune", Handler: r.postPrune},
+	}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
+}
+
+// options reads the query of POST /build.
+func options(req *http.Request) (builder.Options, error) {
+	o := builder.Options{
+		Dockerfile:  req.Form.Get("dockerfile"),
+		NoCache:     httputil.BoolValue(req, "nocache"),
+		Pull:        httputil.BoolValue(req, "pull"),
+		Quiet:       httputil.BoolValue(req, "q"),
+		Remove:      req.Form.Get("rm") == "" || httputil.BoolValue(req, "rm"),
+		ForceRemove: httputil.BoolValue(req, "forcerm"),
+		NetworkMode: req.Form.Get("networkmode"),
+		Target:      req.Form.Get("target"),
+		Squash:      httputil.BoolValue(req, "squash"),
+		ExtraHosts:  req.Form["extrahosts"],
+	}
+	if v := req.Form.Get("version"); v != "" && v != "1" {
+		return o, invalid("unsupported builder version %q: berth has the classic builder only (version 1)", v)
+	}
+	if req.Form.Get("remote") != "" {
+		return o, invalid("building from a remote context (git or URL) is not supported yet: send the context as a tar")
+	}
+	for _, t := range req.Form["t"] {
+		ref, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return o, invalid("invalid reference format: %v", err)
+		}
+		if _, ok := ref.(reference.Digested); ok {
+			return o, invalid("invalid reference format: tags cannot carry a digest")
+		}
+		o.Tags = append(o.Tags, reference.TagNameOnly(ref))
+	}
+	if s := req.Form.Get("buildargs"); s != "" {
+		if err := json.Unmarshal([]byte(s), &o.BuildArgs); err != nil {
+			return o, invalid("invalid buildargs: %v", err)
+		}
+	}
+	if s := req.Form.Get("labels"); s != "" {
+		if err := json.Unmarshal([]byte(s), &o.Labels); err != nil {
+			return o, invalid("invalid labels: %v", err)
+		}
+	}
+	if s := req.Form.Get("cachefrom"); s != "" {
+		if err := json.Unmarshal([]byte(s), &o.CacheFrom); err != nil {
+			return o, invalid("invalid cachefrom: %v", err)
+		}
+	}
+	if s := req.Form.Get("platform"); s != "" {
+		p, err := httputil.ParsePlatform(s)
+		if err != nil {
+			return o, err
+		}
+		o.Platform = &p
+	}
+	ints := map[string]*int64{
+		"memory": &o.Resources.Memory, "memswap": &o.Resources.MemorySwap, "cpushares": &o.Resources.CPUShares,
+		"cpuperiod": &o.Resources.CPUPeriod, "cpuquota": &o.Resources.CPUQuota,
+	}
+	for k, p := range ints {
+		if v := req.Form.Get(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return o, invalid("invalid value for %s: %q", k, v)
+			}
+			*p = n
+		}
+	}
+	o.Resources.CpusetCpus = req.Form.Get("cpusetcpus")
+	o.Resources.CpusetMems = req.Form.Get("cpusetmems")
+	return o, nil
+}
+
+func (r *Router) postBuild(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	if err := req.ParseForm(); err != nil {
+		return invalid("%v", err)
+	}
+	o, err := options(req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	out := &flushWriter{w: w}
+	_, err = r.Backend.Build(ctx, req.Body, o, out)
+	if err == nil {
+		return nil
+	}
+	if !out.written {
+		return err
+	}
+	// Once the stream started, the error goes into it; the docker CLI
+	// exits with its code.
+	msg := server.ErrorMessage(err)
+	b, _ := json.Marshal(struct {
+		ErrorDetail *jsonstream.Error `json:"errorDetail"`
+		Error       string            `json:"error"`
+	}{&jsonstream.Error{Code: builder.ExitCode(err), Message: msg}, msg})
+	_, _ = out.Write(append(b, '\n'))
+	return nil
+}
+
+func (r *Router) postPrune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	rep, err := r.Backend.PruneCache(ctx)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// flushWriter sends every message at once and remembers whether the
+// response has begun.
+type flushWriter struct {
+	w       http.ResponseWriter
+	written bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.written = true
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}

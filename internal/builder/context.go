@@ -1,0 +1,191 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/go-archive"
+	"github.com/moby/go-archive/compression"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// buildContext is a build context unpacked in a private directory, with
+// the files .dockerignore excludes removed.
+type buildContext struct {
+	dir        string // the temporary directory holding root
+	root       string
+	dockerfile []byte
+}
+
+// openContext unpacks the context tar src below tmpRoot and reads the
+// Dockerfile named dockerfile ("Dockerfile" when empty) from it.
+func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile string) (_ *buildContext, retErr error) {
+	dir, err := os.MkdirTemp(tmpRoot, "context-")
+	if err != nil {
+		return nil, err
+	}
+	bc := &buildContext{dir: dir, root: filepath.Join(dir, "root")}
+	defer func() {
+		if retErr != nil {
+			bc.Close()
+		}
+	}()
+	if err := os.Mkdir(bc.root, 0o755); err != nil {
+		return nil, err
+	}
+	r, err := compression.DecompressStream(&ctxReader{ctx: ctx, r: src})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	// Ownership in the context does not matter: COPY and ADD give files
+	// to root or to their --chown. Entries leaving the directory ("../",
+	// links through symlinks) are refused by the unpacker.
+	if err := archive.Untar(r, bc.root, &archive.TarOptions{NoLchown: true}); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, userError("the build context is not a valid tar archive: %v", err)
+		}
+		return nil, userError("unpacking the build context: %v", err)
+	}
+
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	if bc.dockerfile, err = readInContext(bc.root, dockerfile); err != nil {
+		if errors.Is(err, fs.ErrNotExist) && dockerfile == "Dockerfile" {
+			bc.dockerfile, err = readInContext(bc.root, "dockerfile")
+		}
+		if err != nil {
+			return nil, userError("Cannot locate specified Dockerfile: %s", dockerfile)
+		}
+	}
+	if err := bc.applyDockerignore(); err != nil {
+		return nil, err
+	}
+	return bc, nil
+}
+
+// readInContext reads a file of the context; symlinks resolve inside it.
+func readInContext(root, name string) ([]byte, error) {
+	p, err := scopedPath(root, name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fs.ErrNotExist
+	}
+	return os.ReadFile(p)
+}
+
+// applyDockerignore removes what .dockerignore excludes, as the docker CLI
+// does before sending a context: a client that sends everything gets the
+// same build.
+func (bc *buildContext) applyDockerignore() error {
+	f, err := os.Open(filepath.Join(bc.root, ".dockerignore"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	patterns, err := ignorefile.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return userError("reading .dockerignore: %v", err)
+	}
+	if len(patterns) == 0 {
+		return nil
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return userError("invalid .dockerignore pattern: %v", err)
+	}
+	var remove []string
+	parents := map[string]patternmatcher.MatchInfo{}
+	err = filepath.WalkDir(bc.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(bc.root, p)
+		if rel == "." {
+			return nil
+		}
+		parent := parents[filepath.Dir(rel)]
+		matched, info, err := pm.MatchesUsingParentResults(rel, parent)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			parents[rel] = info
+		}
+		if matched {
+			// A directory with re-included entries below stays, the rest
+			// of its contents is judged one by one.
+			if d.IsDir() && pm.Exclusions() {
+				remove = append(remove, "dir:"+p)
+				return nil
+			}
+			remove = append(remove, p)
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Files first; excluded directories go when nothing re-included is
+	// left in them.
+	for i := len(remove) - 1; i >= 0; i-- {
+		p := remove[i]
+		if dir, ok := strings.CutPrefix(p, "dir:"); ok {
+			os.Remove(dir) // only if empty
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close removes the unpacked context.
+func (bc *buildContext) Close() error { return os.RemoveAll(bc.dir) }
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// scopedPath resolves name below root as if root were "/": ".." and
+// symlinks never lead outside root (Docker's FollowSymlinkInScope).
+func scopedPath(root, name string) (string, error) {
+	p, err := secureJoin(root, name)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func secureJoin(root, name string) (string, error) { return securejoin.SecureJoin(root, name) }
