@@ -449,10 +449,20 @@ func (r *run) commit(ctx context.Context, s *stage, createdBy string, l layer.La
 	if l != nil {
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID())
 	}
+	top := s.chain
+	if l != nil {
+		top = l.ChainID()
+	} else if top != "" {
+		// The new image holds its own reference on the layer it shares
+		// with its parent.
+		if _, err := r.b.cfg.Layers.Retain(top); err != nil {
+			return err
+		}
+	}
 	raw, err := json.Marshal(img)
 	if err != nil {
-		if l != nil {
-			r.b.cfg.Layers.Release(l.ChainID())
+		if top != "" {
+			r.b.cfg.Layers.Release(top)
 		}
 		return err
 	}
