@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/cli/build"
 	"io"
 	"log/slog"
 	"os"
@@ -150,6 +151,7 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 		system.NewInfoCommand(cli),
 		inspect.NewInspectCommand(cli),
 		network.NewNetworkCommand(cli),
+		build.NewBuildCommand(cli),
 	)
 	container.AddShortcuts(root, cli)
 	image.AddShortcuts(root, cli)

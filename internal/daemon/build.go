@@ -6,8 +6,8 @@ import (
 	"io"
 
 	"github.com/berth-dev/berth/internal/daemon/containers"
-	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	containertypes "github.com/moby/moby/api/types/container"
 )
 
 // buildRunner runs the containers of a build's RUN steps on the container
