@@ -149,11 +149,15 @@ func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *strea
 	if err != nil {
 		return "", err
 	}
-	r := &run{b: b, o: o, st: st, ctx: bc, df: df, plan: plan, results: map[int]digest.Digest{}}
+	r := &run{b: b, o: o, st: st, ctx: bc, df: df, plan: plan, results: map[int]digest.Digest{}, bases: map[int]digest.Digest{}}
 	defer r.cleanup()
 	id, err := r.execute(ctx)
 	if err != nil {
 		return "", err
+	}
+	if len(o.CacheFrom) > 0 {
+		// Only the local step cache is used for now.
+		st.line("[Warning] --cache-from is not supported by berth's builder yet: the images it names were not used as cache sources\n")
 	}
 	if unused := df.unusedArgs(o.BuildArgs, r.usedArgs); len(unused) > 0 {
 		st.line(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", unused))

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +19,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/go-archive"
+	"github.com/moby/sys/user"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
@@ -35,6 +36,8 @@ type run struct {
 	df      *dockerfile
 	plan    *plan
 	results map[int]digest.Digest
+	// bases are the images the stages start from ("" for scratch).
+	bases map[int]digest.Digest
 	// usedArgs are the build args an ARG consumed.
 	usedArgs map[string]bool
 	step     int
@@ -98,6 +101,7 @@ func (r *run) buildStage(ctx context.Context, i int) (digest.Digest, error) {
 	if err := r.from(ctx, s, base, ds.Platform); err != nil {
 		return "", err
 	}
+	r.bases[i] = s.id
 	r.st.line(fmt.Sprintf(" ---> %s\n", shortID(s.id)))
 	if err := r.onbuild(ctx, s); err != nil {
 		return "", err
@@ -653,9 +657,87 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// squash is not available: dockerd offers it only in experimental mode.
-func (r *run) squash(context.Context, digest.Digest) (digest.Digest, error) {
-	return "", errors.New("squash is only supported with experimental mode")
+// squash turns the layers the target stage added on its base image into
+// one: the changes between the base's and the result's file systems,
+// stored on the base, with the history of the squashed steps kept as
+// empty layers (what dockerd's --squash does).
+func (r *run) squash(ctx context.Context, id digest.Digest) (digest.Digest, error) {
+	base := r.bases[r.plan.target]
+	final, err := r.b.cfg.Images.Get(id.String())
+	if err != nil {
+		return "", err
+	}
+	var baseImg dockerspec.DockerOCIImage
+	if base != "" {
+		b, err := r.b.cfg.Images.Get(base.String())
+		if err != nil {
+			return "", err
+		}
+		baseImg = *b.Config
+	}
+	nBase := len(baseImg.RootFS.DiffIDs)
+	if len(final.Config.RootFS.DiffIDs) <= nBase+1 {
+		return id, nil // nothing to squash
+	}
+	baseChain := topChain(baseImg.RootFS.DiffIDs)
+	newDir, cleanNew, err := r.mountImage(ctx, topChain(final.Config.RootFS.DiffIDs))
+	if err != nil {
+		return "", err
+	}
+	defer cleanNew()
+	oldDir, cleanOld, err := r.mountImage(ctx, baseChain)
+	if err != nil {
+		return "", err
+	}
+	defer cleanOld()
+	changes, err := archive.ChangesDirs(newDir, oldDir)
+	if err != nil {
+		return "", fmt.Errorf("squash: %w", err)
+	}
+	diff, err := archive.ExportChanges(newDir, changes, user.IdentityMapping{})
+	if err != nil {
+		return "", fmt.Errorf("squash: %w", err)
+	}
+	l, err := r.b.cfg.Layers.Register(ctx, diff, baseChain)
+	diff.Close()
+	if err != nil {
+		return "", fmt.Errorf("squash: %w", err)
+	}
+	img := *final.Config
+	img.RootFS.DiffIDs = append(slices.Clone(baseImg.RootFS.DiffIDs), l.DiffID())
+	img.History = slices.Clone(img.History)
+	for i := len(baseImg.History); i < len(img.History); i++ {
+		img.History[i].EmptyLayer = true
+	}
+	now := time.Now().UTC()
+	img.History = append(img.History, ocispec.History{
+		Created: &now, CreatedBy: fmt.Sprintf("merge %s to %s", id, base), Comment: "squashed",
+	})
+	img.Created = &now
+	raw, err := json.Marshal(img)
+	if err != nil {
+		r.b.cfg.Layers.Release(l.ChainID())
+		return "", err
+	}
+	return r.b.cfg.Images.CreateImage(raw, base)
+}
+
+// mountImage mounts an image's file system (a scratch layer on chain)
+// until the returned function runs.
+func (r *run) mountImage(ctx context.Context, chain digest.Digest) (string, func(), error) {
+	rw, err := r.b.cfg.Layers.CreateRW(ctx, "build-"+randomID(), chain)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := rw.Mount(ctx)
+	if err != nil {
+		r.b.cfg.Layers.ReleaseRW(rw.ID())
+		return "", nil, err
+	}
+	return dir, func() {
+		rw.Unmount(context.Background())
+		r.b.cfg.Layers.ReleaseRW(rw.ID())
+	}, nil
 }
 
 var _ io.Writer = (*runOutput)(nil)

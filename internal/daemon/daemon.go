@@ -226,6 +226,7 @@ func (d *Daemon) SystemVersion(context.Context) (*system.VersionResponse, error)
 		Arch:          goruntime.GOARCH,
 		GoVersion:     goruntime.Version(),
 		KernelVersion: kernelVersion(),
+		Experimental:  d.cfg.Experimental,
 		Components: []system.ComponentVersion{
 			{Name: "Engine", Version: Version, Details: map[string]string{
 				"ApiVersion": MaxAPIVersion, "MinAPIVersion": MinAPIVersion, "Os": goruntime.GOOS, "Arch": goruntime.GOARCH,

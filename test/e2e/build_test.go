@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,6 +350,26 @@ RUN echo shell-form-under-SHELL > /s
 		}
 	})
 
+	t.Run("squash", func(t *testing.T) {
+		c := c.with(t)
+		b := newBuildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo 1 > /one && echo tmp > /tmp-file\nRUN echo 2 > /two && rm /tmp-file /bin/vi\nENV SQUASHED=yes\n"})
+		// The docker CLI offers --squash to experimental daemons only, as
+		// with dockerd; berth's CLI always does.
+		if _, errOut, code := c.build(b.dir, []string{"DOCKER_BUILDKIT=0"}, "--squash", "."); code == 0 || !strings.Contains(errOut, "experimental") {
+			t.Errorf("docker build --squash against a non-experimental daemon: exit %d: %s", code, errOut)
+		}
+		if out, errOut, code := c.d.Run(t, berthCLIBinary(t), "build", "--squash", "-t", "squashed", b.dir); code != 0 {
+			t.Fatalf("berth build --squash: %s %s", out, errOut)
+		}
+		base := c.inspect("busybox", "{{len .RootFS.Layers}}")
+		if got := c.inspect("squashed", "{{len .RootFS.Layers}}"); got != fmt.Sprint(mustAtoi(t, base)+1) {
+			t.Errorf("squashed image has %s layers, busybox %s", got, base)
+		}
+		if got := c.ok("run", "--rm", "squashed", "sh", "-c", "cat /one /two; ls /tmp-file /bin/vi 2>&1 | wc -l; echo $SQUASHED"); got != "1\n2\n2\nyes" {
+			t.Errorf("squashed contents: %q", got)
+		}
+	})
+
 	t.Run("buildkit-default-cli", func(t *testing.T) {
 		c := c.with(t)
 		// The CLI's default mode: berthd's /_ping asks for the classic
@@ -413,6 +435,15 @@ func TestBuildCache(t *testing.T) {
 	if strings.Contains(fourth, "Using cache") {
 		t.Errorf("--no-cache used the cache:\n%s", fourth)
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func fmtBools(b []bool) string {

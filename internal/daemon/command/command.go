@@ -193,7 +193,7 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 	srv := server.New(server.Options{
 		MinAPIVersion: daemon.MinAPIVersion, MaxAPIVersion: daemon.MaxAPIVersion, ServerVersion: daemon.Version,
 	},
-		&system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion, Events: d.Events},
+		&system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion, Events: d.Events, Experimental: cfg.Experimental},
 		&imagerouter.Router{Backend: d.Images},
 		&containerrouter.Router{Backend: d.Containers},
 		&networkrouter.Router{Backend: d.Networks},

@@ -24,6 +24,9 @@ type Router struct {
 	MaxAPIVersion string
 	// Events feeds GET /events.
 	Events *berthevents.Bus
+	// Experimental is daemon.json's "experimental": the docker CLI offers
+	// experimental flags (build --squash) only to a daemon that says so.
+	Experimental bool
 }
 
 // Routes implements server.Router.
@@ -42,6 +45,9 @@ func (r *Router) ping(_ context.Context, w http.ResponseWriter, req *http.Reques
 	h.Set("Api-Version", r.MaxAPIVersion)
 	// The classic builder: the docker CLI then builds through POST /build.
 	h.Set("Builder-Version", "1")
+	if r.Experimental {
+		h.Set("Docker-Experimental", "true")
+	}
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
