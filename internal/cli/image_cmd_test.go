@@ -121,8 +121,8 @@ func TestSearch(t *testing.T) {
 		{[]string{"search", "--format", "{{.Name}}|{{.StarCount}}|{{.IsOfficial}}|{{.IsAutomated}}", "busybox"},
 			"busybox|3300|[OK]|\nsomeone/busybox-tools|7||[OK]\n", url.Values{"term": {"busybox"}}},
 		{[]string{"search", "--format", "json", "busybox"},
-			`{"Description":"Busybox base image.","IsAutomated":"false","IsOfficial":"true","Name":"busybox","StarCount":"3300"}` + "\n" +
-				`{"Description":"A rather long description that goes on for m…","IsAutomated":"true","IsOfficial":"false","Name":"someone/busybox-tools","StarCount":"7"}` + "\n",
+			`{"Description":"Busybox base image.","IsOfficial":"true","Name":"busybox","StarCount":"3300"}` + "\n" +
+				`{"Description":"A rather long description that goes on for m…","IsOfficial":"false","Name":"someone/busybox-tools","StarCount":"7"}` + "\n",
 			url.Values{"term": {"busybox"}}},
 		{[]string{"search", "--format", "table {{.Name}}\t{{.IsAutomated}}", "localhost:5000/busybox"},
 			"NAME                    AUTOMATED\nbusybox                 \nsomeone/busybox-tools   [OK]\n",

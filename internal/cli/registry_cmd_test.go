@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +21,10 @@ import (
 )
 
 const hubKey = "https://index.docker.io/v1/"
+
+// unencrypted is the reminder after credentials are written; %s is the
+// config file.
+const unencrypted = "\nWARNING! Your credentials are stored unencrypted in '%s'.\n\n"
 
 // TestMain keeps the tests off the credentials of the user running them:
 // berth's and docker's config directories are an empty one unless a test
@@ -120,9 +125,13 @@ func TestLoginPullLogout(t *testing.T) {
 	})
 
 	r := run(t, s, "", "login", "-u", "alice", "-p", "s3cret", "localhost:5000")
-	if r.code != 0 || r.out != "Login Succeeded\n" ||
-		r.err != "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n" {
+	if r.code != 0 || r.out != "Login Succeeded\n" || r.err != "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"+
+		fmt.Sprintf(unencrypted, filepath.Join(berthDir, "config.json")) {
 		t.Fatalf("login: %+v", r)
+	}
+	// Logging in again with the same credentials does not rewrite them.
+	if r := run(t, s, "s3cret", "login", "-u", "alice", "--password-stdin", "localhost:5000"); r.code != 0 || r.err != "" {
+		t.Fatalf("second login: %+v", r)
 	}
 	want := registry.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: "localhost:5000"}
 	if got := lastLogin(t, s); got != want {
@@ -195,12 +204,11 @@ func TestLoginOptions(t *testing.T) {
 		},
 		{
 			name: "both password flags", args: []string{"login", "-u", "u", "-p", "x", "--password-stdin"}, code: 1,
-			err: "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n" +
-				"conflicting options: cannot specify both --password and --password-stdin\n",
+			err: "conflicting options: cannot specify both --password and --password-stdin\n",
 		},
 		{
 			name: "stdin without user", args: []string{"login", "--password-stdin"}, code: 1,
-			err: "Must provide --username with --password-stdin\n",
+			err: "the --password-stdin option requires --username to be set\n",
 		},
 		{
 			name: "no terminal to prompt on", args: []string{"login", "-u", "u", "r.io"}, code: 1,
@@ -216,6 +224,9 @@ func TestLoginOptions(t *testing.T) {
 			s := clitest.New(t)
 			fakeAuth(s, tc.resp)
 			r := run(t, s, tc.stdin, tc.args...)
+			if tc.stored != nil {
+				tc.err = fmt.Sprintf(unencrypted, filepath.Join(berthDir, "config.json"))
+			}
 			if r.code != tc.code || r.out != tc.out || r.err != tc.err {
 				t.Fatalf("got %+v\nwant code %d out %q err %q", r, tc.code, tc.out, tc.err)
 			}
@@ -266,8 +277,8 @@ func TestLoginWithStoredCredentials(t *testing.T) {
 	fakeAuth(s, registry.AuthResponse{Status: "Login Succeeded"})
 	r := run(t, s, "", "login", "r.io")
 	want := "Authenticating with existing credentials... [Username: alice]\n" +
-		"To login with a different account, run 'berth logout' followed by 'berth login'\n\nLogin Succeeded\n"
-	if r.code != 0 || r.out != want || r.err != "" {
+		"\n Info -> To login with a different account, run 'berth logout' followed by 'berth login'\n\n\n"
+	if r.code != 0 || r.out != "Login Succeeded\n" || r.err != want {
 		t.Fatalf("%+v", r)
 	}
 	if got := lastLogin(t, s); got != (registry.AuthConfig{Username: "alice", Password: "pw", ServerAddress: "r.io"}) {

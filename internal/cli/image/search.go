@@ -69,7 +69,9 @@ func runSearch(ctx context.Context, cli *command.Cli, term string, o searchOptio
 	}
 	rows := make([]*searchRow, 0, len(res.Items))
 	for _, r := range res.Items {
-		rows = append(rows, &searchRow{r: r, trunc: !o.noTrunc})
+		row := &searchRow{r: r, trunc: !o.noTrunc}
+		row.IsAutomated = row.flag(r.IsAutomated)
+		rows = append(rows, row)
 	}
 	return format.Write(cli.Out(), f, searchHeader, rows)
 }
@@ -78,6 +80,10 @@ func runSearch(ctx context.Context, cli *command.Cli, term string, o searchOptio
 type searchRow struct {
 	r           apiregistry.SearchResult
 	trunc, json bool
+	// IsAutomated is [OK] for an automated build. Docker Hub no longer
+	// has them; templates may still ask, but the JSON leaves it out, as
+	// docker's does.
+	IsAutomated string
 }
 
 // MarshalJSON renders booleans as true/false rather than the table's [OK].
@@ -104,9 +110,6 @@ func (s *searchRow) StarCount() string { return strconv.Itoa(s.r.StarCount) }
 
 // IsOfficial is [OK] for an official image.
 func (s *searchRow) IsOfficial() string { return s.flag(s.r.IsOfficial) }
-
-// IsAutomated is [OK] for an automated build (deprecated by Docker Hub).
-func (s *searchRow) IsAutomated() string { return s.flag(s.r.IsAutomated) }
 
 func (s *searchRow) flag(v bool) string {
 	switch {

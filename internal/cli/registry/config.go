@@ -116,18 +116,25 @@ func (c *configFile) get(key string) (registry.AuthConfig, bool, error) {
 	return a, true, nil
 }
 
-// set stores a's credentials under key.
-func (c *configFile) set(key string, a registry.AuthConfig) error {
+// set stores a's credentials under key and reports whether that changed
+// the entry.
+func (c *configFile) set(key string, a registry.AuthConfig) (bool, error) {
 	e := authEntry{IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
 	if a.Username != "" || a.Password != "" {
 		e.Auth = base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password))
 	}
+	if raw, ok := c.auths[key]; ok {
+		var old authEntry
+		if json.Unmarshal(raw, &old) == nil && old == e {
+			return false, nil
+		}
+	}
 	raw, err := json.Marshal(e)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.auths[key] = raw
-	return nil
+	return true, nil
 }
 
 // remove deletes the entry under key and reports whether there was one.

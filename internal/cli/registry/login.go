@@ -46,17 +46,17 @@ func NewLoginCommand(cli *command.Cli) *cobra.Command {
 // readPasswordOptions checks the password flags and reads
 // --password-stdin, warning about a password given on the command line.
 func readPasswordOptions(cli *command.Cli, o *loginOptions) error {
+	if o.password != "" && o.passwordStdin {
+		return errors.New("conflicting options: cannot specify both --password and --password-stdin")
+	}
 	if o.password != "" {
 		fmt.Fprintln(cli.Err(), "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
-		if o.passwordStdin {
-			return errors.New("conflicting options: cannot specify both --password and --password-stdin")
-		}
 	}
 	if !o.passwordStdin {
 		return nil
 	}
 	if o.user == "" {
-		return errors.New("Must provide --username with --password-stdin")
+		return errors.New("the --password-stdin option requires --username to be set")
 	}
 	b, err := io.ReadAll(cli.In())
 	if err != nil {
@@ -93,7 +93,7 @@ func runLogin(ctx context.Context, cli *command.Cli, o loginOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := saveCredentials(store, auth, res.Auth); err != nil {
+	if err := saveCredentials(cli, store, auth, res.Auth); err != nil {
 		return err
 	}
 	printStatus(cli, res.Auth.Status)
@@ -103,8 +103,8 @@ func runLogin(ctx context.Context, cli *command.Cli, o loginOptions) error {
 // loginStored logs in with the stored credentials, as docker tries before
 // asking for new ones.
 func loginStored(ctx context.Context, cli *command.Cli, store *Store, auth registry.AuthConfig) (string, error) {
-	fmt.Fprintf(cli.Out(), "Authenticating with existing credentials... [Username: %s]\n", auth.Username)
-	fmt.Fprintf(cli.Out(), "To login with a different account, run '%[1]s logout' followed by '%[1]s login'\n\n", rootName)
+	fmt.Fprintf(cli.Err(), "Authenticating with existing credentials... [Username: %s]\n", auth.Username)
+	fmt.Fprintf(cli.Err(), "\n Info -> To login with a different account, run '%[1]s logout' followed by '%[1]s login'\n\n\n", rootName)
 	res, err := cli.Client().RegistryLogin(ctx, client.RegistryLoginOptions{
 		Username: auth.Username, Password: auth.Password, ServerAddress: auth.ServerAddress,
 	})
@@ -116,7 +116,7 @@ func loginStored(ctx context.Context, cli *command.Cli, store *Store, auth regis
 		}
 		return "", err
 	}
-	return res.Auth.Status, saveCredentials(store, auth, res.Auth)
+	return res.Auth.Status, saveCredentials(cli, store, auth, res.Auth)
 }
 
 // rootName is the program name in messages.
@@ -130,14 +130,19 @@ func printStatus(cli *command.Cli, status string) {
 }
 
 // saveCredentials stores what the login used, or the identity token the
-// registry gave in exchange for the password.
-func saveCredentials(store *Store, auth registry.AuthConfig, res registry.AuthResponse) error {
+// registry gave in exchange for the password, with docker's reminder that
+// the file holds them in clear.
+func saveCredentials(cli *command.Cli, store *Store, auth registry.AuthConfig, res registry.AuthResponse) error {
 	if res.IdentityToken != "" {
 		auth.Password = ""
 		auth.IdentityToken = res.IdentityToken
 	}
-	if err := store.Save(auth); err != nil {
+	written, err := store.Save(auth)
+	if err != nil {
 		return fmt.Errorf("Error saving credentials: %w", err)
+	}
+	if written {
+		fmt.Fprintf(cli.Err(), "\nWARNING! Your credentials are stored unencrypted in '%s'.\n\n", store.Path())
 	}
 	return nil
 }

@@ -123,17 +123,22 @@ func (s *Store) InDockerConfig(key string) (string, bool) {
 	return s.docker.path, ok
 }
 
-// Save stores a's credentials under a.ServerAddress in berth's file. The
-// password is dropped when the registry gave an identity token.
-func (s *Store) Save(a registry.AuthConfig) error {
+// Path is berth's config file.
+func (s *Store) Path() string { return s.ownPath }
+
+// Save stores a's credentials under a.ServerAddress in berth's file and
+// reports whether the file was written: credentials already stored as
+// they are leave it alone.
+func (s *Store) Save(a registry.AuthConfig) (bool, error) {
 	if s.ownErr != nil {
-		return fmt.Errorf("loading config file: %s: %w", s.ownPath, s.ownErr)
+		return false, fmt.Errorf("loading config file: %s: %w", s.ownPath, s.ownErr)
 	}
 	s.checkHelper(s.own, a.ServerAddress)
-	if err := s.own.set(a.ServerAddress, a); err != nil {
-		return err
+	changed, err := s.own.set(a.ServerAddress, a)
+	if err != nil || !changed {
+		return false, err
 	}
-	return s.own.save()
+	return true, s.own.save()
 }
 
 // Erase removes the entries under keys from berth's file and reports

@@ -70,8 +70,12 @@ func TestStoreRoundTrip(t *testing.T) {
 	writeConfig(t, own, `{"psFormat": "table {{.ID}}", "auths": {"other.io": {"auth": "`+b64("o:p")+`", "email": "x@y"}}}`)
 	var warn bytes.Buffer
 	s := Open(own, &warn)
-	if err := s.Save(registry.AuthConfig{Username: "alice", Password: "s3:cret", ServerAddress: "localhost:5000"}); err != nil {
-		t.Fatal(err)
+	if written, err := s.Save(registry.AuthConfig{Username: "alice", Password: "s3:cret", ServerAddress: "localhost:5000"}); err != nil || !written {
+		t.Fatal(written, err)
+	}
+	// The same credentials again leave the file alone.
+	if written, err := Open(own, &warn).Save(registry.AuthConfig{Username: "alice", Password: "s3:cret", ServerAddress: "localhost:5000"}); err != nil || written {
+		t.Errorf("unchanged credentials: written %v, %v", written, err)
 	}
 	p := filepath.Join(own, configName)
 	fi, err := os.Stat(p)
@@ -109,7 +113,7 @@ func TestStoreRoundTrip(t *testing.T) {
 func TestStoreIdentityToken(t *testing.T) {
 	own, _ := dirs(t)
 	s := Open(own, &bytes.Buffer{})
-	if err := s.Save(registry.AuthConfig{Username: "alice", IdentityToken: "tok", ServerAddress: IndexServer}); err != nil {
+	if _, err := s.Save(registry.AuthConfig{Username: "alice", IdentityToken: "tok", ServerAddress: IndexServer}); err != nil {
 		t.Fatal(err)
 	}
 	e := readAuths(t, own)[IndexServer]
@@ -125,7 +129,7 @@ func TestStoreAtomicWrite(t *testing.T) {
 	own, _ := dirs(t)
 	p := writeConfig(t, own, `{"auths": {}}`)
 	before, _ := os.Stat(p)
-	if err := Open(own, &bytes.Buffer{}).Save(registry.AuthConfig{Username: "u", Password: "p", ServerAddress: "r.io"}); err != nil {
+	if _, err := Open(own, &bytes.Buffer{}).Save(registry.AuthConfig{Username: "u", Password: "p", ServerAddress: "r.io"}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.Stat(p)
@@ -167,7 +171,7 @@ func TestStoreCorruptConfigUntouched(t *testing.T) {
 	if !strings.HasPrefix(warn.String(), "WARNING: Error loading config file: "+p) {
 		t.Errorf("warning %q", warn.String())
 	}
-	if err := s.Save(registry.AuthConfig{Username: "u", Password: "p", ServerAddress: "r.io"}); err == nil {
+	if _, err := s.Save(registry.AuthConfig{Username: "u", Password: "p", ServerAddress: "r.io"}); err == nil {
 		t.Error("saved over a corrupt config")
 	}
 	if _, err := s.Erase("r.io"); err == nil {
@@ -201,7 +205,7 @@ func TestStoreDockerFallback(t *testing.T) {
 		t.Errorf("InDockerConfig = %q %v", path, ok)
 	}
 	// Writing goes to berth's file only.
-	if err := s.Save(registry.AuthConfig{Username: "n", Password: "p", ServerAddress: "new.io"}); err != nil {
+	if _, err := s.Save(registry.AuthConfig{Username: "n", Password: "p", ServerAddress: "new.io"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := readAuths(t, docker)["new.io"]; ok {

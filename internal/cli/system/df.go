@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/cli/command"
@@ -178,6 +180,54 @@ func (r *volumeRow) Name() string { return r.v.Name }
 
 // Driver is the volume driver.
 func (r *volumeRow) Driver() string { return r.v.Driver }
+
+// Mountpoint is where the volume lives on the host.
+func (r *volumeRow) Mountpoint() string { return r.v.Mountpoint }
+
+// Scope is local or global.
+func (r *volumeRow) Scope() string { return r.v.Scope }
+
+// Labels lists key=value labels, sorted.
+func (r *volumeRow) Labels() string {
+	l := make([]string, 0, len(r.v.Labels))
+	for k, v := range r.v.Labels {
+		l = append(l, k+"="+v)
+	}
+	slices.Sort(l)
+	return strings.Join(l, ",")
+}
+
+// Group is a cluster volume's group, N/A for a local one.
+func (r *volumeRow) Group() string {
+	if r.v.ClusterVolume == nil {
+		return "N/A"
+	}
+	return r.v.ClusterVolume.Spec.Group
+}
+
+// Availability is a cluster volume's availability, N/A for a local one.
+func (r *volumeRow) Availability() string {
+	if r.v.ClusterVolume == nil {
+		return "N/A"
+	}
+	return string(r.v.ClusterVolume.Spec.Availability)
+}
+
+// Status is a cluster volume's state, N/A for a local one.
+func (r *volumeRow) Status() string {
+	cv := r.v.ClusterVolume
+	switch {
+	case cv == nil:
+		return "N/A"
+	case cv.Info == nil || cv.Info.VolumeID == "":
+		return "pending creation"
+	case len(cv.PublishStatus) == 0:
+		return "created"
+	case len(cv.PublishStatus) == 1:
+		return "in use (1 node)"
+	}
+	return fmt.Sprintf("in use (%d nodes)", len(cv.PublishStatus))
+}
 
 // Links counts the containers using the volume.
 func (r *volumeRow) Links() string {
