@@ -256,6 +256,33 @@ func TestLoginOptions(t *testing.T) {
 	}
 }
 
+func TestConfigFlag(t *testing.T) {
+	envDir, _ := configDirs(t)
+	flagDir := filepath.Join(t.TempDir(), "new")
+	s := clitest.New(t)
+	fakeAuth(s, registry.AuthResponse{Status: "Login Succeeded"})
+	s.Handle("POST /images/create", func(w http.ResponseWriter, _ *http.Request) {})
+	if r := run(t, s, "pw", "--config", flagDir, "login", "-u", "u", "--password-stdin", "r.io"); r.code != 0 {
+		t.Fatalf("login: %+v", r)
+	}
+	if storedAuths(t, flagDir)["r.io"]["auth"] != b64("u:pw") {
+		t.Error("credentials not in the --config directory")
+	}
+	if fi, err := os.Stat(flagDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("config directory mode %v, %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(envDir, "config.json")); err == nil {
+		t.Error("BERTH_CONFIG used despite --config")
+	}
+	if r := run(t, s, "", "--config", flagDir, "pull", "-q", "r.io/app"); r.code != 0 {
+		t.Fatalf("pull: %+v", r)
+	}
+	req, _ := s.Find(http.MethodPost, "/images/create")
+	if got := sentAuth(t, req); got.Username != "u" || got.Password != "pw" {
+		t.Errorf("pull sent %+v", got)
+	}
+}
+
 func TestLoginDaemonError(t *testing.T) {
 	berthDir, _ := configDirs(t)
 	s := clitest.New(t)
