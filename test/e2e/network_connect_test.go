@@ -257,7 +257,33 @@ func TestDockerCLINetworkConnectStopped(t *testing.T) {
 	if a, b := c.ifAddr("both", "eth0"), c.ifAddr("both", "eth1"); !strings.HasPrefix(a, "10.85.0.") || !strings.HasPrefix(b, "10.84.0.") {
 		t.Errorf("run with two networks: eth0 %q eth1 %q", a, b)
 	}
-	c.ok("rm", "-f", "late", "peer", "both")
+	// The berth CLI's connect and disconnect, on a default-bridge
+	// container: it gains the embedded DNS with its first user-defined
+	// network, in resolv.conf rewritten under it.
+	berth := berthCLIBinary(t)
+	c.ok("run", "-d", "--name", "plain", "busybox", "sleep", "300")
+	if out, errOut, code := c.d.Run(t, berth, "network", "connect", "--alias", "pl", "netb", "plain"); code != 0 || out != "" {
+		t.Fatalf("berth network connect: %d %q %q", code, out, errOut)
+	}
+	if got := c.ok("exec", "plain", "cat", "/etc/resolv.conf"); !strings.Contains(got, "nameserver 127.0.0.11") {
+		t.Errorf("resolv.conf after connecting to a user-defined network: %q", got)
+	}
+	if hosts := c.ok("exec", "plain", "cat", "/etc/hosts"); !strings.Contains(hosts, c.inspect("plain", "{{.NetworkSettings.Networks.netb.IPAddress}}")) {
+		t.Errorf("hosts has no line for the new address: %q", hosts)
+	}
+	if !c.reaches("plain", "peer") || !c.reaches("peer", "pl") {
+		t.Error("plain and peer do not reach each other by name")
+	}
+	if _, errOut, code := c.d.Run(t, berth, "network", "connect", "netb", "plain"); code != 1 || errOut != "Error response from daemon: endpoint with name plain already exists in network netb\n" {
+		t.Errorf("berth network connect twice: %d %q", code, errOut)
+	}
+	if out, errOut, code := c.d.Run(t, berth, "network", "disconnect", "-f", "netb", "plain"); code != 0 || out != "" {
+		t.Fatalf("berth network disconnect: %d %q %q", code, out, errOut)
+	}
+	if c.ifAddr("plain", "eth1") != "" || c.reaches("peer", "pl") {
+		t.Error("plain still on netb after berth network disconnect")
+	}
+	c.ok("rm", "-f", "late", "peer", "both", "plain")
 	c.ok("network", "rm", "neta", "netb")
 }
 

@@ -340,8 +340,9 @@ func (s *Service) teardown(sb *Sandbox) {
 // and DNS. The namespace and veths survived with the container.
 func (s *Service) Restore(containerID string) (*Sandbox, error) {
 	sb := &Sandbox{ContainerID: containerID, NetnsPath: s.NetnsPath(containerID), Endpoints: s.records.load(containerID)}
-	if len(sb.Endpoints) == 0 {
-		return nil, errdefs.ErrNotFound.WithMessage("no network endpoint for " + short(containerID))
+	if _, err := os.Stat(sb.NetnsPath); err != nil && len(sb.Endpoints) == 0 {
+		// A container that left every network keeps its namespace.
+		return nil, errdefs.ErrNotFound.WithMessage("no network namespace for " + short(containerID))
 	}
 	s.migrateRecords(sb)
 	var errs []error
