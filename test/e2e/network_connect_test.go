@@ -233,6 +233,7 @@ func TestDockerCLINetworkConnectStopped(t *testing.T) {
 	if got := c.inspect("late", "{{(index .NetworkSettings.Networks \"netb\").IPAMConfig.IPv4Address}}"); got != "10.85.0.88" {
 		t.Errorf("IPAMConfig: %q", got)
 	}
+	since := time.Now().Add(-time.Second)
 	c.ok("start", "late")
 	if got := c.ifAddr("late", "eth0"); !strings.HasPrefix(got, "10.84.0.") {
 		t.Errorf("eth0: %q", got)
@@ -244,6 +245,17 @@ func TestDockerCLINetworkConnectStopped(t *testing.T) {
 		t.Error("late and peer do not reach each other on netb")
 	}
 	c.ok("stop", "-t", "1", "late")
+	// dockerd's events: a connect per network at start, a disconnect per
+	// network at stop.
+	var evs []string
+	for _, e := range c.networkEvents(since) {
+		if f := strings.Fields(e); len(f) == 5 && f[3] == id {
+			evs = append(evs, f[0]+" "+f[1])
+		}
+	}
+	if got := strings.Join(evs, ","); got != "connect neta,connect netb,disconnect neta,disconnect netb" {
+		t.Errorf("network events of late's start and stop: %q", got)
+	}
 	c.ok("network", "disconnect", "netb", "late")
 	if errOut := c.fails(1, "network", "disconnect", "netb", "late"); !strings.Contains(errOut, "container "+id+" is not connected to the network netb") {
 		t.Errorf("second disconnect: %q", errOut)

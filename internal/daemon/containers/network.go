@@ -78,8 +78,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, netRef, ref string, es *ne
 	if connected || n.Driver != "bridge" {
 		return errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", c.Name, n.Name))
 	}
-	ep, err := s.cfg.Networks.Connect(c.ID, c.Name, c.Config.Hostname, req)
-	if err != nil {
+	if _, err := s.cfg.Networks.Connect(c.ID, c.Name, c.Config.Hostname, req); err != nil {
 		return err
 	}
 	c.SetEndpoint(n.Name, cfg)
@@ -88,7 +87,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, netRef, ref string, es *ne
 		return err
 	}
 	s.updateEtcFiles(c)
-	go s.emitNetwork(eventtypes.ActionConnect, ep.NetworkID, c.ID)
+	s.emitNetwork(eventtypes.ActionConnect, n, c.ID)
 	return nil
 }
 
@@ -141,7 +140,7 @@ func (s *Service) DisconnectNetwork(ctx context.Context, netRef, ref string, for
 		return err
 	}
 	s.updateEtcFiles(c)
-	go s.emitNetwork(eventtypes.ActionDisconnect, n.ID, c.ID)
+	s.emitNetwork(eventtypes.ActionDisconnect, n, c.ID)
 	return nil
 }
 
@@ -191,15 +190,26 @@ func errRemoval(id string) error {
 
 // emitNetwork publishes a network event about a container, with dockerd's
 // attributes.
-func (s *Service) emitNetwork(action eventtypes.Action, netID, containerID string) {
-	if s.cfg.Events == nil {
+func (s *Service) emitNetwork(action eventtypes.Action, n *networks.Network, containerID string) {
+	if s.cfg.Events == nil || n == nil {
 		return
 	}
-	attrs := map[string]string{"container": containerID}
-	if n, err := s.cfg.Networks.Get(netID); err == nil {
-		attrs["name"], attrs["type"] = n.Name, n.Driver
+	attrs := map[string]string{"container": containerID, "name": n.Name, "type": n.Driver}
+	s.cfg.Events.Publish(eventtypes.NetworkEventType, action, n.ID, attrs)
+}
+
+// sandboxNetworks lists the networks of a container's live endpoints.
+func (s *Service) sandboxNetworks(sb *networks.Sandbox) []*networks.Network {
+	var out []*networks.Network
+	if sb == nil {
+		return nil
 	}
-	s.cfg.Events.Publish(eventtypes.NetworkEventType, action, netID, attrs)
+	for _, ep := range sb.Endpoints {
+		if n, err := s.cfg.Networks.Get(ep.NetworkID); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // normalizeNetworks turns the networks asked for at create into c's

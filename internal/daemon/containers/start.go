@@ -150,10 +150,8 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 		slog.Error("saving container state", "container", c.ID, "err", err)
 	}
 	go s.monitor(c, cl)
-	if sb != nil {
-		for _, ep := range sb.Endpoints {
-			go s.emitNetwork(eventtypes.ActionConnect, ep.NetworkID, c.ID)
-		}
+	for _, n := range s.sandboxNetworks(sb) {
+		s.emitNetwork(eventtypes.ActionConnect, n, c.ID)
 	}
 	go s.emit(c, eventtypes.ActionStart, nil)
 	return nil
@@ -332,12 +330,9 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		slog.Error("saving container state", "container", c.ID[:12], "err", err)
 	}
 	s.cleanupRunDir(c.ID)
+	var left []*networks.Network // for their events, after "die"
 	if s.cfg.Networks != nil {
-		if sb := s.cfg.Networks.Sandbox(c.ID); sb != nil {
-			for _, ep := range sb.Endpoints {
-				go s.emitNetwork(eventtypes.ActionDisconnect, ep.NetworkID, c.ID)
-			}
-		}
+		left = s.sandboxNetworks(s.cfg.Networks.Sandbox(c.ID))
 		s.cfg.Networks.Leave(c.ID)
 	}
 	autoRemove := c.HostConfig.AutoRemove
@@ -348,6 +343,9 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		s.emit(c, eventtypes.ActionOOM, nil)
 	}
 	s.emit(c, eventtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
+	for _, n := range left {
+		s.emitNetwork(eventtypes.ActionDisconnect, n, c.ID)
+	}
 
 	l := s.live(c.ID)
 	s.mu.Lock()
