@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -355,4 +356,58 @@ func apiStatus(t *testing.T, c *dockerCLI, path, body string) int {
 	var msg struct{ Message string }
 	_ = json.NewDecoder(resp.Body).Decode(&msg)
 	return resp.StatusCode
+}
+
+// dockerPyConnect drives connect and disconnect through docker-py's
+// Network.connect/disconnect and reads the result back as docker-py does.
+const dockerPyConnect = `
+import docker
+c = docker.from_env()
+a = c.networks.create("pya", ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.89.0.0/24")]))
+b = c.networks.create("pyb", ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.90.0.0/24")]))
+peer = c.containers.run("busybox", "sleep 300", name="pypeer", network="pyb", detach=True)
+ctr = c.containers.run("busybox", "sleep 300", name="pyctr", network="pya", detach=True)
+b.connect(ctr, ipv4_address="10.90.0.50", aliases=["pyalias"])
+ctr.reload()
+nets = ctr.attrs["NetworkSettings"]["Networks"]
+assert sorted(nets) == ["pya", "pyb"], nets
+assert nets["pyb"]["IPAddress"] == "10.90.0.50", nets["pyb"]
+assert "pyalias" in nets["pyb"]["Aliases"], nets["pyb"]
+b.reload()
+assert sorted(x.name for x in b.containers) == ["pyctr", "pypeer"], b.containers
+code, out = peer.exec_run("ping -c1 -W2 pyalias")
+assert code == 0, out
+try:
+    b.connect(ctr)
+    raise SystemExit("second connect accepted")
+except docker.errors.APIError as e:
+    assert e.status_code == 403 and "already exists in network pyb" in str(e), e
+b.disconnect(ctr)
+ctr.reload()
+assert sorted(ctr.attrs["NetworkSettings"]["Networks"]) == ["pya"], ctr.attrs["NetworkSettings"]["Networks"]
+try:
+    b.disconnect(ctr)
+    raise SystemExit("second disconnect accepted")
+except docker.errors.APIError as e:
+    assert e.status_code == 500 and "is not connected to network pyb" in str(e), e
+for x in (ctr, peer):
+    x.remove(force=True)
+a.remove()
+b.remove()
+print("docker-py connect ok")
+`
+
+func TestDockerPyNetworkConnect(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	if out, err := exec.Command(py, "-c", "import docker").CombinedOutput(); err != nil {
+		t.Skipf("docker-py not installed: %s", out)
+	}
+	c := newDockerCLI(t)
+	out, errOut, code := c.d.Run(t, py, "-c", dockerPyConnect)
+	if code != 0 || !strings.Contains(out, "docker-py connect ok") {
+		t.Fatalf("docker-py: exit %d\n%s%s", code, out, errOut)
+	}
 }
