@@ -1,7 +1,8 @@
 // Package networks is berthd's network service: the predefined bridge,
 // host and none networks, user-defined bridge networks, and each running
-// container's attachment to them (namespace, veth, address, published
-// ports, embedded DNS), built from internal/network's parts.
+// container's sandbox on them — one namespace with an endpoint (veth,
+// address) per network, published ports, embedded DNS — built from
+// internal/network's parts.
 package networks
 
 import (
@@ -79,7 +80,7 @@ type Config struct {
 	AllowDirectRouting bool
 }
 
-// Service manages networks and container attachments.
+// Service manages networks and the containers' endpoints on them.
 type Service struct {
 	cfg  Config
 	ipam *ipam.Allocator
