@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/cli/inspect"
 	"github.com/berth-dev/berth/internal/cli/network"
 	clopts "github.com/berth-dev/berth/internal/cli/opts"
+	"github.com/berth-dev/berth/internal/cli/registry"
 	"github.com/berth-dev/berth/internal/cli/system"
 	"github.com/spf13/cobra"
 )
@@ -152,6 +153,8 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 		inspect.NewInspectCommand(cli),
 		network.NewNetworkCommand(cli),
 		build.NewBuildCommand(cli),
+		registry.NewLoginCommand(cli),
+		registry.NewLogoutCommand(cli),
 	)
 	container.AddShortcuts(root, cli)
 	image.AddShortcuts(root, cli)

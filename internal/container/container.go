@@ -56,9 +56,15 @@ type Container struct {
 
 	// NetworkSettings is kept opaque until the network model exists.
 	NetworkSettings json.RawMessage `json:",omitempty"`
-	// Endpoints is the endpoint configuration asked for at create
-	// (--ip, --alias), by network name.
+	// Endpoints is the endpoint configuration of each network the
+	// container is on (--ip, --alias, the network's ID), by network name;
+	// see endpoints.go.
 	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
+	// NetworkOrder lists the keys of Endpoints in the order the container
+	// joined the networks: the first is its primary network (eth0). It is
+	// nil in records written before containers had several networks, and
+	// empty (not nil) once the container left every network.
+	NetworkOrder []string `json:"NetworkOrder"`
 }
 
 // Lock locks the container's mutex.

@@ -49,37 +49,60 @@ func setElements(t *testing.T, table, set string) int {
 	return len(els)
 }
 
-// TestNetworkLeaks creates and removes 200 containers on 20 networks, with
-// a kill -9 of the daemon in the middle, and checks that no veth, network
-// namespace, bridge, firewall entry or address allocation is left.
+// TestNetworkLeaks creates and removes 200 containers on 20 networks, some
+// of them connected to a second network (running, and before their start),
+// with a kill -9 of the daemon in the middle, and checks that no veth,
+// network namespace, bridge, firewall entry or address allocation is left.
 func TestNetworkLeaks(t *testing.T) {
 	c := newDockerCLI(t)
 	before := hostVeths(t)
+	c.ok("network", "create", "--subnet", "10.88.0.0/24", "leakx")
 	for n := 0; n < 20; n++ {
 		net := fmt.Sprintf("leak%02d", n)
 		c.ok("network", "create", net)
 		for i := 0; i < 10; i++ {
-			args := []string{"run", "--rm", "--network", net, "busybox", "true"}
-			if i%2 == 1 {
-				args = []string{"run", "--rm", "-p", "80", "--network", net, "busybox", "true"}
+			switch {
+			case i == 2:
+				// Connected while running, left by a disconnect and by
+				// the removal.
+				c.ok("run", "-d", "--name", "multi", "--network", net, "-p", "80", "busybox", "sleep", "300")
+				c.ok("network", "connect", "leakx", "multi")
+				c.ok("exec", "multi", "ping", "-c1", "-W2", "10.88.0.1")
+				if n%2 == 0 {
+					c.ok("network", "disconnect", "leakx", "multi")
+				}
+				c.ok("rm", "-f", "multi")
+			case i == 4:
+				// Connected before its start.
+				c.ok("create", "--name", "late", "--network", net, "busybox", "sleep", "300")
+				c.ok("network", "connect", "--ip", fmt.Sprintf("10.88.0.%d", 100+n), "leakx", "late")
+				c.ok("start", "late")
+				c.ok("rm", "-f", "late")
+			case i%2 == 1:
+				c.ok("run", "--rm", "-p", "80", "--network", net, "busybox", "true")
+			default:
+				c.ok("run", "--rm", "--network", net, "busybox", "true")
 			}
-			c.ok(args...)
 		}
 		if n == 10 {
-			// Containers running across a daemon crash: their network is
-			// rebuilt at restart, and torn down when they go.
+			// Containers running across a daemon crash, one of them on
+			// two networks: their endpoints are rebuilt at restart, and
+			// torn down when they go.
 			for i := 0; i < 3; i++ {
 				c.ok("run", "-d", "--name", fmt.Sprintf("survivor%d", i), "--network", net, "-p", "80", "busybox", "sleep", "300")
 			}
+			c.ok("network", "connect", "leakx", "survivor1")
 			c.d.Kill9()
 			c.d.Start()
 			for i := 0; i < 3; i++ {
 				c.ok("exec", fmt.Sprintf("survivor%d", i), "true")
 			}
+			c.ok("exec", "survivor1", "ping", "-c1", "-W2", "10.88.0.1")
 			c.ok("rm", "-f", "survivor0", "survivor1", "survivor2")
 		}
 		c.ok("network", "rm", net)
 	}
+	c.ok("network", "rm", "leakx")
 	// The kernel deletes a namespace's veth in the background once the
 	// namespace is gone: give it a moment.
 	after := hostVeths(t)

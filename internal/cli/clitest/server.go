@@ -29,15 +29,17 @@ type Request struct {
 	Method string
 	Path   string // without the /vX.Y prefix
 	Query  url.Values
+	Header http.Header
 	Body   []byte
 }
 
 // Server is a fake daemon.
 type Server struct {
-	Host string // unix://…
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	reqs []Request
+	Host    string // unix://…
+	mux     *http.ServeMux
+	mu      sync.Mutex
+	reqs    []Request
+	version string
 }
 
 var versionPrefix = regexp.MustCompile(`^/v[0-9.]+`)
@@ -46,9 +48,12 @@ var versionPrefix = regexp.MustCompile(`^/v[0-9.]+`)
 // with Handle, JSON or Error. It is stopped when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{mux: http.NewServeMux()}
+	s := &Server{mux: http.NewServeMux(), version: APIVersion}
 	s.mux.HandleFunc("/_ping", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Api-Version", APIVersion)
+		s.mu.Lock()
+		v := s.version
+		s.mu.Unlock()
+		w.Header().Set("Api-Version", v)
 		w.Header().Set("Ostype", "linux")
 		_, _ = io.WriteString(w, "OK")
 	})
@@ -72,10 +77,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r.URL.Path = versionPrefix.ReplaceAllString(r.URL.Path, "")
 	if r.URL.Path != "/_ping" {
 		s.mu.Lock()
-		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body})
+		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 		s.mu.Unlock()
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// SetAPIVersion changes the version the server announces (APIVersion by
+// default), for responses whose shape depends on it.
+func (s *Server) SetAPIVersion(v string) {
+	s.mu.Lock()
+	s.version = v
+	s.mu.Unlock()
 }
 
 // Handle registers a handler for a ServeMux pattern such as

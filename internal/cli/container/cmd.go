@@ -1,6 +1,6 @@
 // Package container holds the container commands: create, run, start,
 // attach, exec, ps, inspect, logs, wait, stop, kill, rm, restart, rename,
-// top, port, pause, unpause, prune and stats.
+// top, port, pause, unpause, prune, stats, commit and export.
 package container
 
 import (
@@ -42,6 +42,7 @@ func commands(cli *command.Cli) []*cobra.Command {
 		newExecCommand(cli), newLogsCommand(cli), newWaitCommand(cli), newStopCommand(cli),
 		newKillCommand(cli), newRestartCommand(cli), newRenameCommand(cli), newTopCommand(cli),
 		newPortCommand(cli), newPauseCommand(cli), newUnpauseCommand(cli), newStatsCommand(cli),
+		newCommitCommand(cli), newExportCommand(cli),
 	}
 }
 

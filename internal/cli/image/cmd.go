@@ -1,5 +1,6 @@
 // Package image holds the image commands: images/image ls, image inspect,
-// rmi, tag, history, import and pull.
+// rmi, tag, history, import, pull, push, save, load, image prune and
+// search.
 package image
 
 import (
@@ -23,18 +24,24 @@ func NewImageCommand(cli *command.Cli) *cobra.Command {
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	rm.Aliases = []string{"remove", "rmi"}
 	cmd.AddCommand(ls, rm, newInspectCommand(cli), newTagCommand(cli), newHistoryCommand(cli),
-		newImportCommand(cli), newPullCommand(cli))
+		newImportCommand(cli), newPullCommand(cli), newPushCommand(cli), newSaveCommand(cli),
+		newLoadCommand(cli), newPruneCommand(cli))
 	return cmd
 }
 
-// AddShortcuts adds the top-level image commands (images, rmi, tag, …).
+// AddShortcuts adds the top-level image commands (images, rmi, tag, …),
+// ordered among docker's common commands as docker orders them.
 func AddShortcuts(root *cobra.Command, cli *command.Cli) {
-	images := newListCommand(cli)
-	images.Annotations["category-top"] = "5"
 	pull := newPullCommand(cli)
-	pull.Annotations["category-top"] = "6"
+	pull.Annotations["category-top"] = "5"
+	push := newPushCommand(cli)
+	push.Annotations["category-top"] = "6"
+	images := newListCommand(cli)
+	images.Annotations["category-top"] = "7"
+	search := NewSearchCommand(cli)
+	search.Annotations = map[string]string{"category-top": "10"}
 	root.AddCommand(images, newRemoveCommand(cli), newTagCommand(cli), newHistoryCommand(cli),
-		newImportCommand(cli), pull)
+		newImportCommand(cli), pull, push, newSaveCommand(cli), newLoadCommand(cli), search)
 }
 
 func newInspectCommand(cli *command.Cli) *cobra.Command {

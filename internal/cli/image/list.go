@@ -243,3 +243,24 @@ func (r *listRow) UniqueSize() string {
 // VirtualSize is the image size with four significant digits (kept for
 // templates written for older docker releases).
 func (r *listRow) VirtualSize() string { return units.HumanSize(float64(r.img.Size)) }
+
+// DiskUsageRows renders images for the images section of "berth system
+// df -v": one row per image under its first tag, as docker shows it. The
+// header titles the columns.
+func DiskUsageRows(images []image.Summary, trunc bool) ([]any, format.Header) {
+	rows := make([]any, 0, len(images))
+	for _, img := range images {
+		repo, tag := "<none>", "<none>"
+		if len(img.RepoTags) > 0 && !dangling(img) {
+			ref, err := reference.ParseNormalizedNamed(img.RepoTags[0])
+			if err != nil {
+				continue
+			}
+			if t, ok := ref.(reference.NamedTagged); ok {
+				repo, tag = reference.FamiliarName(ref), t.Tag()
+			}
+		}
+		rows = append(rows, &listRow{trunc: trunc, img: img, repo: repo, tag: tag})
+	}
+	return rows, listHeader
+}

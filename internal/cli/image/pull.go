@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli/command"
 	"github.com/berth-dev/berth/internal/cli/opts"
+	"github.com/berth-dev/berth/internal/cli/registry"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
@@ -22,8 +23,8 @@ type PullOptions struct {
 	Quiet    bool
 }
 
-// Pull pulls ref and renders the daemon's progress on out (a terminal gets
-// progress bars).
+// Pull pulls ref with the credentials stored for its registry and renders
+// the daemon's progress on out (a terminal gets progress bars).
 func Pull(ctx context.Context, cli *command.Cli, ref string, o PullOptions, out io.Writer) error {
 	var platforms []ocispec.Platform
 	if o.Platform != "" {
@@ -33,7 +34,11 @@ func Pull(ctx context.Context, cli *command.Cli, ref string, o PullOptions, out 
 		}
 		platforms = append(platforms, p)
 	}
-	resp, err := cli.Client().ImagePull(ctx, ref, client.ImagePullOptions{All: o.All, Platforms: platforms})
+	auth, err := registry.ImageAuth(cli, ref)
+	if err != nil {
+		return err
+	}
+	resp, err := cli.Client().ImagePull(ctx, ref, client.ImagePullOptions{All: o.All, Platforms: platforms, RegistryAuth: auth})
 	if err != nil {
 		return err
 	}
@@ -74,18 +79,29 @@ func newPullCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-func runPull(ctx context.Context, cli *command.Cli, remote string, o PullOptions) error {
+// transferRef parses the reference of a pull or push: with -a it must
+// name a repository only, without it gets the default tag, announced
+// unless quiet.
+func transferRef(cli *command.Cli, remote string, all, quiet bool) (reference.Named, error) {
 	ref, err := reference.ParseNormalizedNamed(remote)
 	switch {
 	case err != nil:
-		return err
-	case o.All && !reference.IsNameOnly(ref):
-		return errors.New("tag can't be used with --all-tags/-a")
-	case !o.All && reference.IsNameOnly(ref):
+		return nil, err
+	case all && !reference.IsNameOnly(ref):
+		return nil, errors.New("tag can't be used with --all-tags/-a")
+	case !all && reference.IsNameOnly(ref):
 		ref = reference.TagNameOnly(ref)
-		if t, ok := ref.(reference.Tagged); ok && !o.Quiet {
+		if t, ok := ref.(reference.Tagged); ok && !quiet {
 			fmt.Fprintln(cli.Out(), "Using default tag:", t.Tag())
 		}
+	}
+	return ref, nil
+}
+
+func runPull(ctx context.Context, cli *command.Cli, remote string, o PullOptions) error {
+	ref, err := transferRef(cli, remote, o.All, o.Quiet)
+	if err != nil {
+		return err
 	}
 	if err := Pull(ctx, cli, reference.FamiliarString(ref), o, cli.Out()); err != nil {
 		return err

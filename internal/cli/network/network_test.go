@@ -240,11 +240,10 @@ func TestPrune(t *testing.T) {
 
 func TestConnectDisconnect(t *testing.T) {
 	s := clitest.New(t)
-	const msg = "network connect and disconnect are not supported yet"
-	s.Error("POST /networks/{id}/connect", http.StatusNotImplemented, msg)
-	s.Error("POST /networks/{id}/disconnect", http.StatusNotImplemented, msg)
-	r := run(t, s, "", "network", "connect", "--ip", "10.0.0.5", "--alias", "a,b", "--driver-opt", "k=v", "x", "ctr")
-	if r.code != 1 || r.err != "Error response from daemon: "+msg+"\n" {
+	s.Handle("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) {})
+	s.Handle("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) {})
+	r := run(t, s, "", "network", "connect", "--ip", "10.0.0.5", "--alias", "a,b", "--alias", "c", "--driver-opt", "k=v", "x", "ctr")
+	if r.code != 0 || r.out != "" || r.err != "" {
 		t.Errorf("connect: %+v", r)
 	}
 	req, _ := s.Find("POST", "/networks/x/connect")
@@ -254,16 +253,45 @@ func TestConnectDisconnect(t *testing.T) {
 	}
 	ep := body.EndpointConfig
 	if body.Container != "ctr" || ep == nil || ep.IPAMConfig.IPv4Address.String() != "10.0.0.5" ||
-		strings.Join(ep.Aliases, ",") != "a,b" || ep.DriverOpts["k"] != "v" {
+		strings.Join(ep.Aliases, ",") != "a,b,c" || ep.DriverOpts["k"] != "v" {
 		t.Errorf("connect body %s", req.Body)
 	}
 	r = run(t, s, "", "network", "disconnect", "-f", "x", "ctr")
-	if r.code != 1 || r.err != "Error response from daemon: "+msg+"\n" {
+	if r.code != 0 || r.out != "" || r.err != "" {
 		t.Errorf("disconnect: %+v", r)
 	}
 	req, _ = s.Find("POST", "/networks/x/disconnect")
 	var dis network.DisconnectRequest
 	if err := json.Unmarshal(req.Body, &dis); err != nil || dis.Container != "ctr" || !dis.Force {
 		t.Errorf("disconnect body %s", req.Body)
+	}
+}
+
+func TestConnectDisconnectErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		path   string
+		status int
+		msg    string
+	}{
+		{[]string{"connect", "x", "ctr"}, "POST /networks/{id}/connect", http.StatusForbidden, "endpoint with name ctr already exists in network x"},
+		{[]string{"connect", "nosuch", "ctr"}, "POST /networks/{id}/connect", http.StatusNotFound, "network nosuch not found"},
+		{[]string{"disconnect", "x", "ctr"}, "POST /networks/{id}/disconnect", http.StatusInternalServerError, "container 0123 is not connected to network x"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			s := clitest.New(t)
+			s.Error(tc.path, tc.status, tc.msg)
+			r := run(t, s, "", append([]string{"network"}, tc.args...)...)
+			if r.code != 1 || r.out != "" || r.err != "Error response from daemon: "+tc.msg+"\n" {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+	s := clitest.New(t)
+	if r := run(t, s, "", "network", "connect", "--ip", "10.0.0", "x", "ctr"); r.code == 0 || !strings.Contains(r.err, "invalid IP address: 10.0.0") || len(s.Requests()) > 0 {
+		t.Errorf("bad --ip: %+v", r)
+	}
+	if r := run(t, s, "", "network", "connect", "x"); r.code == 0 || !strings.Contains(r.err, "requires 2 arguments") {
+		t.Errorf("one argument: %+v", r)
 	}
 }

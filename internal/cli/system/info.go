@@ -63,7 +63,7 @@ func NewSystemCommand(cli *command.Cli) *cobra.Command {
 		Args:  command.NoArgs,
 		RunE:  command.ShowHelp,
 	}
-	cmd.AddCommand(NewInfoCommand(cli))
+	cmd.AddCommand(NewInfoCommand(cli), newDiskUsageCommand(cli))
 	return cmd
 }
 

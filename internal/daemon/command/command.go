@@ -196,7 +196,7 @@ func run(ctx context.Context, cfg *config.Config, configFile string) error {
 		&system.Router{Backend: d, MaxAPIVersion: daemon.MaxAPIVersion, Events: d.Events, Experimental: cfg.Experimental},
 		&imagerouter.Router{Backend: d.Images},
 		&containerrouter.Router{Backend: d.Containers},
-		&networkrouter.Router{Backend: d.Networks},
+		&networkrouter.Router{Backend: d.Networks, Connector: d.Containers},
 		&buildrouter.Router{Backend: d.Builder},
 	)
 

@@ -88,8 +88,12 @@ func (s *Service) Create(ctx context.Context, o CreateOpts) (containertypes.Crea
 	c.Config = &merged
 	c.HostConfig = hc
 	c.Image = img.ID.String()
+	var asked map[string]*network.EndpointSettings
 	if o.Networking != nil {
-		c.Endpoints = o.Networking.EndpointsConfig
+		asked = o.Networking.EndpointsConfig
+	}
+	if err := s.normalizeNetworks(c, asked); err != nil {
+		return containertypes.CreateResponse{}, err
 	}
 	c.ImageRef = cfg.Image
 	args := slices.Concat([]string(merged.Entrypoint), []string(merged.Cmd))

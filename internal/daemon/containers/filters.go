@@ -23,10 +23,11 @@ type listFilter struct {
 	before, since time.Time
 	hasBefore     bool
 	hasSince      bool
+	s             *Service
 }
 
 func newListFilter(s *Service, f map[string][]string) (*listFilter, error) {
-	lf := &listFilter{f: f}
+	lf := &listFilter{f: f, s: s}
 	for k, vs := range f {
 		if !slices.Contains(listFilters, k) {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s'", k))
@@ -131,14 +132,8 @@ func (lf *listFilter) match(c *container.Container) bool {
 	if lf.hasSince && !c.Created.After(lf.since) {
 		return false
 	}
-	if vs := lf.f["network"]; len(vs) > 0 {
-		mode := string(c.HostConfig.NetworkMode)
-		if mode == "" || mode == "default" {
-			mode = "bridge"
-		}
-		if !slices.Contains(vs, mode) {
-			return false
-		}
+	if vs := lf.f["network"]; len(vs) > 0 && !lf.s.onNetwork(c, vs) {
+		return false
 	}
 	return true
 }

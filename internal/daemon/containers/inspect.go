@@ -3,7 +3,6 @@ package containers
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os/exec"
 	"path"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 )
 
@@ -31,7 +29,7 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 	dir := s.store.Dir(c.ID)
 	cfg := *c.Config
 	hc := *c.HostConfig
-	ns, _ := s.networkSettings(c.ID, &hc, cfg.ExposedPorts)
+	ns, _ := s.networkSettings(c)
 	r := &containertypes.InspectResponse{
 		ID:              c.ID,
 		Created:         c.Created.UTC().Format(time.RFC3339Nano),
@@ -128,46 +126,6 @@ func mountPoints(hc *containertypes.HostConfig) []containertypes.MountPoint {
 	return mps
 }
 
-// networkSettings describes the container's network in Docker's shape:
-// the live attachment's address, gateway, MAC and published ports while
-// it runs on a bridge network; exposed ports without bindings otherwise.
-func (s *Service) networkSettings(id string, hc *containertypes.HostConfig, exposed network.PortSet) (*containertypes.NetworkSettings, []containertypes.PortSummary) {
-	mode := string(hc.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "bridge"
-	}
-	ns := &containertypes.NetworkSettings{
-		Ports:    network.PortMap{},
-		Networks: map[string]*network.EndpointSettings{mode: {}},
-	}
-	var summary []containertypes.PortSummary
-	if s.cfg.Networks != nil {
-		if att := s.cfg.Networks.Attached(id); att != nil {
-			name, ep := s.cfg.Networks.Settings(att)
-			ns.Networks = map[string]*network.EndpointSettings{name: ep}
-			ns.SandboxKey = att.NetnsPath
-			for p, bs := range att.Bindings {
-				ns.Ports[p] = bs
-			}
-			for _, m := range att.Ports {
-				ps := containertypes.PortSummary{PrivatePort: m.ContainerPort, PublicPort: m.HostPort, Type: m.Proto}
-				ps.IP = m.HostIP
-				if !ps.IP.IsValid() {
-					ps.IP = netip.IPv4Unspecified()
-				}
-				summary = append(summary, ps)
-			}
-		}
-	}
-	for p := range exposed {
-		if _, ok := ns.Ports[p]; !ok {
-			ns.Ports[p] = nil
-			summary = append(summary, containertypes.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
-		}
-	}
-	return ns, summary
-}
-
 // ListOptions are the parameters of GET /containers/json.
 type ListOptions struct {
 	All    bool
@@ -223,7 +181,7 @@ func (s *Service) summary(c *container.Container, all bool, f *listFilter) (cont
 	if len(c.Args) > 0 {
 		cmd += " " + strings.Join(c.Args, " ")
 	}
-	ns, ports := s.networkSettings(c.ID, c.HostConfig, c.Config.ExposedPorts)
+	ns, ports := s.networkSettings(c)
 	if ports == nil {
 		ports = []containertypes.PortSummary{}
 	}

@@ -85,9 +85,9 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 		}
 	}()
 
-	var att *networks.Attachment
+	var sb *networks.Sandbox
 	if s.usesNetns(c) {
-		if att, err = s.cfg.Networks.Join(s.joinRequest(c)); err != nil {
+		if sb, err = s.cfg.Networks.Join(s.joinRequest(c)); err != nil {
 			return err
 		}
 		defer func() {
@@ -96,7 +96,7 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 			}
 		}()
 	}
-	spec, err := s.spec(c, rootfs, att)
+	spec, err := s.spec(c, rootfs, sb)
 	if err != nil {
 		return err
 	}
@@ -150,6 +150,9 @@ func (s *Service) startLocked(ctx context.Context, c *container.Container) (retE
 		slog.Error("saving container state", "container", c.ID, "err", err)
 	}
 	go s.monitor(c, cl)
+	for _, n := range s.sandboxNetworks(sb) {
+		s.emitNetwork(eventtypes.ActionConnect, n, c.ID)
+	}
 	go s.emit(c, eventtypes.ActionStart, nil)
 	return nil
 }
@@ -215,8 +218,8 @@ func startExitCode(msg string) int {
 }
 
 // spec writes the container's /etc files and builds its runtime config.
-func (s *Service) spec(c *container.Container, rootfs string, att *networks.Attachment) (*specs.Spec, error) {
-	files, err := s.writeEtcFiles(c, att)
+func (s *Service) spec(c *container.Container, rootfs string, sb *networks.Sandbox) (*specs.Spec, error) {
+	files, err := s.writeEtcFiles(c, sb)
 	if err != nil {
 		return nil, err
 	}
@@ -235,8 +238,8 @@ func (s *Service) spec(c *container.Container, rootfs string, att *networks.Atta
 		HostnamePath: files.hostname, HostsPath: files.hosts, ResolvConfPath: files.resolv,
 		HostCapabilities: s.cfg.HostCapabilities, CgroupParent: s.cfg.CgroupParent,
 	}
-	if att != nil {
-		o.NetnsPath = att.NetnsPath
+	if sb != nil {
+		o.NetnsPath = sb.NetnsPath
 	}
 	if ref, ok := strings.CutPrefix(string(c.HostConfig.NetworkMode), "container:"); ok {
 		// The other container's network namespace, and its view of
@@ -327,7 +330,9 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		slog.Error("saving container state", "container", c.ID[:12], "err", err)
 	}
 	s.cleanupRunDir(c.ID)
+	var left []*networks.Network // for their events, after "die"
 	if s.cfg.Networks != nil {
+		left = s.sandboxNetworks(s.cfg.Networks.Sandbox(c.ID))
 		s.cfg.Networks.Leave(c.ID)
 	}
 	autoRemove := c.HostConfig.AutoRemove
@@ -338,6 +343,9 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		s.emit(c, eventtypes.ActionOOM, nil)
 	}
 	s.emit(c, eventtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
+	for _, n := range left {
+		s.emitNetwork(eventtypes.ActionDisconnect, n, c.ID)
+	}
 
 	l := s.live(c.ID)
 	s.mu.Lock()
@@ -418,29 +426,6 @@ func (s *Service) startOnBoot() {
 		}
 		c.Unlock()
 	}
-}
-
-// usesNetns tells whether c's network is a bridge network berth wires.
-func (s *Service) usesNetns(c *container.Container) bool {
-	return s.cfg.Networks != nil && s.cfg.Networks.UsesNetns(string(c.HostConfig.NetworkMode))
-}
-
-// joinRequest describes c's network attachment; c is locked.
-func (s *Service) joinRequest(c *container.Container) networks.JoinRequest {
-	req := networks.JoinRequest{
-		ContainerID: c.ID, Name: c.Name, Hostname: c.Config.Hostname, Mode: string(c.HostConfig.NetworkMode),
-		Ports: c.HostConfig.PortBindings, PublishAll: c.HostConfig.PublishAllPorts, Exposed: c.Config.ExposedPorts,
-	}
-	for _, ep := range c.Endpoints {
-		if ep == nil {
-			continue
-		}
-		req.Aliases = append(req.Aliases, ep.Aliases...)
-		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
-			req.IPv4 = ep.IPAMConfig.IPv4Address
-		}
-	}
-	return req
 }
 
 // netOwner is the running container whose network another one joins.

@@ -1,64 +1,60 @@
 package networks
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/atomicfile"
-	"github.com/berth-dev/berth/internal/network/dns"
-	"github.com/berth-dev/berth/internal/network/firewall"
 	"github.com/berth-dev/berth/internal/network/link"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 )
 
-// Ephemeral host ports for -P and "-p 80", as Docker's range.
-const (
-	portRangeStart = 32768
-	portRangeEnd   = 60999
-)
-
-// JoinRequest describes a container joining its network at start.
+// JoinRequest describes a container joining its networks at start.
 type JoinRequest struct {
 	ContainerID string
 	Name        string // container name, without "/"
 	Hostname    string
-	Mode        string // HostConfig.NetworkMode
-	Aliases     []string
-	IPv4        netip.Addr // --ip, or zero
-	Ports       network.PortMap
-	PublishAll  bool
-	Exposed     network.PortSet
+	// Networks are the bridge networks to join, in order: the first
+	// becomes eth0.
+	Networks   []EndpointRequest
+	Ports      network.PortMap
+	PublishAll bool
+	Exposed    network.PortSet
 }
 
-// Attachment is a running container's place on a bridge network.
-type Attachment struct {
-	ContainerID string                 `json:"containerID"`
-	NetworkID   string                 `json:"networkID"`
-	Name        string                 `json:"name"`
-	Aliases     []string               `json:"aliases,omitempty"`
-	NetnsPath   string                 `json:"netnsPath"`
-	Addr        netip.Prefix           `json:"addr"`
-	Gateway     netip.Addr             `json:"gateway,omitzero"`
-	MAC         string                 `json:"mac"`
-	HostVeth    string                 `json:"hostVeth"`
-	Ports       []firewall.PortMapping `json:"ports,omitempty"`
-	Bindings    network.PortMap        `json:"bindings,omitempty"`
-	UserDefined bool                   `json:"userDefined,omitempty"`
-	dns         *dns.Server
-	reserved    []io.Closer
+// EndpointRequest is what a container asks of one network: --ip and
+// --alias (docker run --network, docker network connect).
+type EndpointRequest struct {
+	Network string // name, ID or ID prefix
+	Aliases []string
+	IPv4    netip.Addr // zero: the next free address
 }
+
+// EndpointRequestFor reads an endpoint configuration of the API.
+func EndpointRequestFor(netRef string, es *network.EndpointSettings) EndpointRequest {
+	r := EndpointRequest{Network: netRef}
+	if es != nil {
+		r.Aliases = slices.Clone(es.Aliases)
+		if es.IPAMConfig != nil {
+			r.IPv4 = es.IPAMConfig.IPv4Address
+		}
+	}
+	return r
+}
+
+// errNotConnected is returned by Disconnect for a network the container
+// has no endpoint on.
+var errNotConnected = errors.New("not connected")
+
+// IsNotConnected tells whether err is Disconnect's "no such endpoint".
+func IsNotConnected(err error) bool { return errors.Is(err, errNotConnected) }
 
 // UsesNetns reports whether a network mode gives the container a namespace
 // berth wires (bridge networks), as opposed to host, none or container:.
@@ -84,339 +80,345 @@ func (s *Service) Validate(mode string) error {
 	return err
 }
 
-func (s *Service) endpointPath(id string) string {
-	return filepath.Join(s.cfg.Root, "endpoints", id+".json")
-}
-
 // NetnsPath is where a container's network namespace is kept.
 func (s *Service) NetnsPath(containerID string) string {
 	return filepath.Join(s.cfg.NetnsDir, containerID)
 }
 
-// Join creates the container's network namespace and wires it to its
-// bridge network: address, veth, published ports, and for user-defined
-// networks the embedded DNS. On failure nothing is left.
-func (s *Service) Join(req JoinRequest) (_ *Attachment, retErr error) {
-	n, err := s.resolveMode(req.Mode)
+// Join creates the container's network namespace and wires it to each of
+// its bridge networks: address, veth, the published ports on the endpoint
+// with the default route, and the embedded DNS when one network is
+// user-defined. On failure nothing is left.
+func (s *Service) Join(req JoinRequest) (_ *Sandbox, retErr error) {
+	nets := make([]*Network, len(req.Networks))
+	for i, er := range req.Networks {
+		n, err := s.Get(er.Network)
+		if err != nil {
+			return nil, err
+		}
+		if n.Driver != "bridge" {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("network " + n.Name + " has no endpoints")
+		}
+		if err := ValidateEndpoint(n, er); err != nil {
+			return nil, err
+		}
+		nets[i] = n
+	}
+	sb := &Sandbox{ContainerID: req.ContainerID, NetnsPath: s.NetnsPath(req.ContainerID)}
+	defer func() {
+		if retErr != nil {
+			s.teardown(sb)
+		}
+	}()
+	if err := link.NewNetns(sb.NetnsPath); err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	for i, er := range req.Networks {
+		ep, err := s.addEndpoint(sb, nets[i], er, req.Name, req.Hostname)
+		if err != nil {
+			return nil, err
+		}
+		sb.Endpoints = append(sb.Endpoints, ep)
+	}
+	if ep := sb.routed(); ep != nil {
+		if err := s.publish(sb, ep, req); err != nil {
+			return nil, err
+		}
+	}
+	if sb.Resolves() {
+		if err := s.startDNS(sb); err != nil {
+			return nil, err
+		}
+	}
+	for _, ep := range sb.Endpoints {
+		if err := s.records.save(ep); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.sandboxes[sb.ContainerID] = sb
+	out := sb.snapshot()
+	s.mu.Unlock()
+	return out, nil
+}
+
+// addEndpoint allocates the container's address on n and plugs a veth
+// into the namespace as the sandbox's next interface; the default route
+// goes through it if no other endpoint has it. On failure nothing of it
+// is left.
+func (s *Service) addEndpoint(sb *Sandbox, n *Network, er EndpointRequest, name, hostname string) (_ *Endpoint, retErr error) {
+	ep := &Endpoint{
+		ID: newID(), ContainerID: sb.ContainerID, NetworkID: n.ID, Name: name, Aliases: slices.Clone(er.Aliases),
+		IfName: sb.nextIfName(), NetnsPath: sb.NetnsPath, UserDefined: n.UserDefined,
+	}
+	if n.UserDefined {
+		ep.DNSNames = dnsNames(name, er.Aliases, sb.ContainerID, hostname)
+	}
+	ip, err := s.ipam.Allocate(n.ID, sb.ContainerID, er.IPv4)
 	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := s.ipam.Release(n.ID, ip); err != nil {
+				slog.Warn("releasing an address", "network", n.Name, "addr", ip, "err", err)
+			}
+		}
+	}()
+	ep.Addr = netip.PrefixFrom(ip, n.Pool.Subnet.Bits())
+	if !n.Internal {
+		ep.Gateway = n.Pool.Gateway
+	}
+	ep.DefaultRoute = ep.Gateway.IsValid() && sb.routed() == nil
+	mac := link.MACFromIP(ip)
+	ep.MAC = mac.String()
+	le := link.Endpoint{Bridge: n.Bridge, IfName: ep.IfName, Addr: ep.Addr, MAC: mac, MTU: s.cfg.MTU}
+	if ep.DefaultRoute {
+		le.Gateway = ep.Gateway
+	}
+	if ep.HostVeth, err = link.Attach(sb.NetnsPath, le); err != nil {
+		return nil, fmt.Errorf("attaching to network %s: %w", n.Name, err)
+	}
+	return ep, nil
+}
+
+// Connect plugs a running container into one more network: a new
+// interface in its namespace (eth1, eth2, ...), its address there, and
+// its names in that network's DNS. A container on the network already
+// gets Docker's "endpoint ... already exists" (403).
+func (s *Service) Connect(containerID, name, hostname string, er EndpointRequest) (*Endpoint, error) {
+	n, err := s.Get(er.Network)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateEndpoint(n, er); err != nil {
 		return nil, err
 	}
 	if n.Driver != "bridge" {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("network " + n.Name + " has no endpoints")
 	}
-	a := &Attachment{ContainerID: req.ContainerID, NetworkID: n.ID, Name: req.Name, Aliases: req.Aliases,
-		NetnsPath: s.NetnsPath(req.ContainerID), UserDefined: n.UserDefined}
-	defer func() {
-		if retErr != nil {
-			s.teardown(a)
-		}
-	}()
-	if req.IPv4.IsValid() && !n.UserDefined {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("user specified IP address is supported on user defined networks only")
+	s.mu.Lock()
+	sb := s.sandboxes[containerID]
+	var view *Sandbox
+	if sb != nil {
+		view = sb.snapshot()
 	}
-	ip, err := s.ipam.Allocate(n.ID, req.ContainerID, req.IPv4)
+	s.mu.Unlock()
+	if sb == nil {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("container %s has no network namespace", short(containerID)))
+	}
+	if view.Endpoint(n.ID) != nil {
+		return nil, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", name, n.Name))
+	}
+	// The caller serialises the changes of one container, so the view
+	// (interface names, who has the default route) stays true.
+	ep, err := s.addEndpoint(view, n, er, name, hostname)
 	if err != nil {
 		return nil, err
 	}
-	a.Addr = netip.PrefixFrom(ip, n.Pool.Subnet.Bits())
-	if !n.Internal {
-		a.Gateway = n.Pool.Gateway
-	}
-	if err := link.NewNetns(a.NetnsPath); err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	mac := link.MACFromIP(ip)
-	a.MAC = mac.String()
-	veth, err := link.Attach(a.NetnsPath, link.Endpoint{Bridge: n.Bridge, IfName: "eth0", Addr: a.Addr, Gateway: a.Gateway, MAC: mac, MTU: s.cfg.MTU})
-	if err != nil {
-		return nil, fmt.Errorf("attaching to network %s: %w", n.Name, err)
-	}
-	a.HostVeth = veth
-	if err := s.publish(a, req); err != nil {
-		return nil, err
-	}
-	if n.UserDefined {
-		if err := s.startDNS(a); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.persist(a); err != nil {
+	if err := s.records.save(ep); err != nil {
+		s.dropEndpoint(view, ep)
 		return nil, err
 	}
 	s.mu.Lock()
-	s.attached[a.ContainerID] = a
+	sb.Endpoints = append(sb.Endpoints, ep)
+	needDNS := n.UserDefined && sb.dns == nil
 	s.mu.Unlock()
-	return a, nil
+	if needDNS {
+		if err := s.startDNS(sb); err != nil {
+			slog.Warn("embedded DNS", "container", short(containerID), "err", err)
+		}
+	}
+	c := *ep
+	return &c, nil
 }
 
-// publish resolves the port bindings (random host ports where none is
-// given, -P for every exposed port), reserves each host port by binding
-// it, and programs the DNAT rules.
-func (s *Service) publish(a *Attachment, req JoinRequest) error {
-	bindings := network.PortMap{}
-	for p, bs := range req.Ports {
-		bindings[p] = slices.Clone(bs)
+// Disconnect unplugs a running container from a network: its interface,
+// address, DNS names and published ports there go. The default route
+// moves to the next endpoint with a gateway, as Docker's. errNotConnected
+// (IsNotConnected) when the container has no endpoint on the network.
+func (s *Service) Disconnect(containerID, netID string) error {
+	s.mu.Lock()
+	sb := s.sandboxes[containerID]
+	var ep *Endpoint
+	if sb != nil {
+		ep = sb.remove(netID)
 	}
-	if req.PublishAll {
-		for p := range req.Exposed {
-			if _, ok := bindings[p]; !ok {
-				bindings[p] = []network.PortBinding{{}}
-			}
+	var next *Endpoint
+	if ep != nil && ep.DefaultRoute {
+		if next = sb.nextRoute(); next != nil {
+			next.DefaultRoute = true
 		}
 	}
-	a.Bindings = network.PortMap{}
-	ports := slices.SortedFunc(func(yield func(network.Port) bool) {
-		for p := range bindings {
-			if !yield(p) {
-				return
-			}
+	var reserved []func() error
+	if ep != nil && len(ep.Ports) > 0 {
+		for _, l := range sb.reserved {
+			reserved = append(reserved, l.Close)
 		}
-	}, func(x, y network.Port) int { return strings.Compare(x.String(), y.String()) })
-	for _, p := range ports {
-		for _, b := range bindings[p] {
-			m, l, err := reserve(p, b)
-			if err != nil {
-				return err
-			}
-			a.reserved = append(a.reserved, l)
-			m.ContainerIP = a.Addr.Addr()
-			a.Ports = append(a.Ports, m)
-			hostIP := b.HostIP
-			if !hostIP.IsValid() {
-				hostIP = netip.IPv4Unspecified()
-			}
-			a.Bindings[p] = append(a.Bindings[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(int(m.HostPort))})
+		sb.reserved = nil
+	}
+	s.mu.Unlock()
+	if ep == nil {
+		return errNotConnected
+	}
+	s.dropEndpoint(sb, ep)
+	for _, closeFn := range reserved {
+		closeFn()
+	}
+	if next != nil {
+		if err := link.SetDefaultRoute(sb.NetnsPath, next.IfName, next.Gateway); err != nil {
+			slog.Warn("moving the default route", "container", short(containerID), "to", next.IfName, "err", err)
 		}
-	}
-	if len(a.Ports) == 0 {
-		return nil
-	}
-	return s.fw.AddPorts(a.ContainerID, a.Ports)
-}
-
-// reserve binds the host port of a binding so no other program (or
-// container) can take it, picking a free ephemeral port when none is
-// given. The error reads as Docker's.
-func reserve(p network.Port, b network.PortBinding) (firewall.PortMapping, io.Closer, error) {
-	m := firewall.PortMapping{Proto: string(p.Proto()), HostIP: b.HostIP, ContainerPort: p.Num()}
-	host := "0.0.0.0"
-	if b.HostIP.IsValid() {
-		host = b.HostIP.String()
-	}
-	lo, hi := 0, 0
-	if b.HostPort != "" {
-		r, err := network.ParsePortRange(b.HostPort)
-		if err != nil {
-			return m, nil, errdefs.ErrInvalidArgument.WithMessage("invalid host port: " + b.HostPort)
-		}
-		lo, hi = int(r.Start()), int(r.End())
-	}
-	try := func(port int) (io.Closer, error) {
-		addr := net.JoinHostPort(host, strconv.Itoa(port))
-		if m.Proto == "udp" {
-			return net.ListenPacket("udp", addr)
-		}
-		return net.Listen("tcp", addr)
-	}
-	if lo != 0 && lo == hi {
-		l, err := try(lo)
-		if err != nil {
-			return m, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Bind for %s:%d failed: port is already allocated", host, lo))
-		}
-		m.HostPort = uint16(lo)
-		return m, l, nil
-	}
-	if lo == 0 {
-		lo, hi = portRangeStart, portRangeEnd
-	}
-	start := lo + rand.IntN(hi-lo+1)
-	for i := 0; i <= hi-lo; i++ {
-		port := lo + (start-lo+i)%(hi-lo+1)
-		if l, err := try(port); err == nil {
-			m.HostPort = uint16(port)
-			return m, l, nil
+		if err := s.records.save(next); err != nil {
+			slog.Warn("saving endpoint record", "container", short(containerID), "err", err)
 		}
 	}
-	return m, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Bind for %s failed: all ports in %d-%d are allocated", host, lo, hi))
-}
-
-// startDNS runs the embedded resolver in the container's namespace:
-// names of the containers on the same network, forwarded otherwise.
-func (s *Service) startDNS(a *Attachment) error {
-	netID := a.NetworkID
-	srv, err := dns.Start(dns.Config{
-		NetnsPath: a.NetnsPath,
-		Upstream:  dnsUpstreams(),
-		Lookup: func(name string) ([]netip.Addr, bool) {
-			return s.lookup(netID, name)
-		},
-		Reverse: func(addr netip.Addr) ([]string, bool) {
-			return s.reverse(netID, addr)
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("embedded DNS: %w", err)
-	}
-	a.dns = srv
 	return nil
 }
 
-// lookup resolves a name on network netID: a container's name, alias or
-// short (12-character) ID.
-func (s *Service) lookup(netID, name string) ([]netip.Addr, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var addrs []netip.Addr
-	for _, a := range s.attached {
-		if a.NetworkID != netID {
-			continue
-		}
-		if strings.EqualFold(a.Name, name) || slices.ContainsFunc(a.Aliases, func(x string) bool { return strings.EqualFold(x, name) }) ||
-			(len(name) >= 12 && strings.HasPrefix(a.ContainerID, strings.ToLower(name))) {
-			addrs = append(addrs, a.Addr.Addr())
+// dropEndpoint removes what addEndpoint and publish made for ep. The
+// record goes first: after a crash half way, what is left is only seen
+// by the container's teardown, which removes it.
+func (s *Service) dropEndpoint(sb *Sandbox, ep *Endpoint) {
+	s.records.remove(ep.ContainerID, ep.NetworkID)
+	if len(ep.Ports) > 0 {
+		if err := s.fw.RemovePorts(ep.ContainerID); err != nil {
+			slog.Warn("unpublishing ports", "container", short(ep.ContainerID), "err", err)
 		}
 	}
-	return addrs, len(addrs) > 0
-}
-
-func (s *Service) reverse(netID string, addr netip.Addr) ([]string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.attached {
-		if a.NetworkID == netID && a.Addr.Addr() == addr {
-			n := s.networks[netID]
-			return []string{a.Name + "." + n.Name}, true
-		}
+	if err := link.Detach(ep.HostVeth); err != nil {
+		slog.Warn("removing veth", "container", short(ep.ContainerID), "err", err)
 	}
-	return nil, false
-}
-
-func (s *Service) persist(a *Attachment) error {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return err
+	if err := s.ipam.Release(ep.NetworkID, ep.Addr.Addr()); err != nil {
+		slog.Warn("releasing an address", "container", short(ep.ContainerID), "err", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.endpointPath(a.ContainerID)), 0o700); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(s.endpointPath(a.ContainerID), data, 0o600)
 }
 
 // Leave undoes Join when the container stops. It is safe to call for a
 // container that never joined.
 func (s *Service) Leave(containerID string) {
 	s.mu.Lock()
-	a := s.attached[containerID]
-	delete(s.attached, containerID)
+	sb := s.sandboxes[containerID]
+	delete(s.sandboxes, containerID)
 	s.mu.Unlock()
-	if a == nil {
-		a = s.readAttachment(containerID)
+	if sb == nil {
+		sb = &Sandbox{ContainerID: containerID, NetnsPath: s.NetnsPath(containerID), Endpoints: s.records.load(containerID)}
 	}
-	if a == nil {
-		a = &Attachment{ContainerID: containerID, NetnsPath: s.NetnsPath(containerID)}
-	}
-	s.teardown(a)
+	s.teardown(sb)
 }
 
-func (s *Service) readAttachment(id string) *Attachment {
-	data, err := os.ReadFile(s.endpointPath(id))
-	if err != nil {
-		return nil
+// teardown removes every piece of a sandbox that exists.
+func (s *Service) teardown(sb *Sandbox) {
+	id := sb.ContainerID
+	if sb.dns != nil {
+		sb.dns.Close()
 	}
-	var a Attachment
-	if json.Unmarshal(data, &a) != nil {
-		return nil
-	}
-	return &a
-}
-
-// teardown removes every piece of an attachment that exists.
-func (s *Service) teardown(a *Attachment) {
-	if a.dns != nil {
-		a.dns.Close()
-	}
-	for _, l := range a.reserved {
+	for _, l := range sb.reserved {
 		l.Close()
 	}
-	if err := s.fw.RemovePorts(a.ContainerID); err != nil {
-		slog.Warn("unpublishing ports", "container", short(a.ContainerID), "err", err)
+	if err := s.fw.RemovePorts(id); err != nil {
+		slog.Warn("unpublishing ports", "container", short(id), "err", err)
 	}
-	// Deleting the namespace takes the veth pair with it, in the
-	// background (deleting the veth first costs ~20 ms).
-	if err := link.DeleteNetns(a.NetnsPath); err != nil {
-		slog.Warn("removing network namespace", "container", short(a.ContainerID), "err", err)
-		if a.HostVeth != "" {
-			if err := link.Detach(a.HostVeth); err != nil {
-				slog.Warn("removing veth", "container", short(a.ContainerID), "err", err)
+	// Deleting the namespace takes the veth pairs with it, in the
+	// background (deleting the veths first costs ~20 ms each).
+	if err := link.DeleteNetns(sb.NetnsPath); err != nil {
+		slog.Warn("removing network namespace", "container", short(id), "err", err)
+		for _, ep := range sb.Endpoints {
+			if err := link.Detach(ep.HostVeth); err != nil {
+				slog.Warn("removing veth", "container", short(id), "err", err)
 			}
 		}
 	}
-	if err := s.ipam.ReleaseOwner(a.ContainerID); err != nil {
-		slog.Warn("releasing addresses", "container", short(a.ContainerID), "err", err)
+	if err := s.ipam.ReleaseOwner(id); err != nil {
+		slog.Warn("releasing addresses", "container", short(id), "err", err)
 	}
-	if err := os.Remove(s.endpointPath(a.ContainerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		slog.Warn("removing endpoint record", "container", short(a.ContainerID), "err", err)
-	}
+	s.records.removeAll(id)
 }
 
 // Restore re-creates the daemon-side parts of a running container's
-// attachment after a daemon restart: port reservations, firewall rules
-// and DNS. The namespace and veth survived with the container.
-func (s *Service) Restore(containerID string) (*Attachment, error) {
-	a := s.readAttachment(containerID)
-	if a == nil {
-		return nil, errdefs.ErrNotFound.WithMessage("no network attachment for " + short(containerID))
+// endpoints after a daemon restart: port reservations, firewall rules
+// and DNS. The namespace and veths survived with the container.
+func (s *Service) Restore(containerID string) (*Sandbox, error) {
+	sb := &Sandbox{ContainerID: containerID, NetnsPath: s.NetnsPath(containerID), Endpoints: s.records.load(containerID)}
+	if _, err := os.Stat(sb.NetnsPath); err != nil && len(sb.Endpoints) == 0 {
+		// A container that left every network keeps its namespace.
+		return nil, errdefs.ErrNotFound.WithMessage("no network namespace for " + short(containerID))
 	}
-	for p, bs := range a.Bindings {
-		for _, b := range bs {
-			hb := b
-			if hb.HostIP == netip.IPv4Unspecified() {
-				hb.HostIP = netip.Addr{}
+	s.migrateRecords(sb)
+	var errs []error
+	for _, ep := range sb.Endpoints {
+		for p, bs := range ep.Bindings {
+			for _, b := range bs {
+				hb := b
+				if hb.HostIP == netip.IPv4Unspecified() {
+					hb.HostIP = netip.Addr{}
+				}
+				if _, l, err := reserve(p, hb); err == nil {
+					sb.reserved = append(sb.reserved, l)
+				}
 			}
-			if _, l, err := reserve(p, hb); err == nil {
-				a.reserved = append(a.reserved, l)
+		}
+		if len(ep.Ports) > 0 {
+			if err := s.fw.AddPorts(containerID, ep.Ports); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
-	if len(a.Ports) > 0 {
-		if err := s.fw.AddPorts(a.ContainerID, a.Ports); err != nil {
-			return a, err
-		}
-	}
-	if a.UserDefined {
-		if err := s.startDNS(a); err != nil {
-			return a, err
+	if sb.Resolves() {
+		if err := s.startDNS(sb); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	s.mu.Lock()
-	s.attached[containerID] = a
+	s.sandboxes[containerID] = sb
+	out := sb.snapshot()
 	s.mu.Unlock()
-	return a, nil
+	return out, errors.Join(errs...)
 }
 
-// Attached returns the live attachment of a container, if any.
-func (s *Service) Attached(containerID string) *Attachment {
+// migrateRecords rewrites a record of the one-network layout as
+// per-endpoint records.
+func (s *Service) migrateRecords(sb *Sandbox) {
+	legacy := s.records.legacyPath(sb.ContainerID)
+	if _, err := os.Stat(legacy); err != nil {
+		return
+	}
+	for _, ep := range sb.Endpoints {
+		if ep.ID == "" {
+			ep.ID = newID()
+		}
+		if err := s.records.save(ep); err != nil {
+			slog.Warn("saving endpoint record", "container", short(sb.ContainerID), "err", err)
+			return
+		}
+	}
+	os.Remove(legacy)
+}
+
+// Sandbox returns a copy of a running container's sandbox, or nil.
+func (s *Service) Sandbox(containerID string) *Sandbox {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.attached[containerID]
+	if sb := s.sandboxes[containerID]; sb != nil {
+		return sb.snapshot()
+	}
+	return nil
 }
 
-// Settings renders an attachment as Docker's endpoint settings.
-func (s *Service) Settings(a *Attachment) (string, *network.EndpointSettings) {
-	n, err := s.Get(a.NetworkID)
-	name := a.NetworkID
-	if err == nil {
+// Settings renders an endpoint as Docker's endpoint settings, with the
+// network's name.
+func (s *Service) Settings(ep *Endpoint) (string, *network.EndpointSettings) {
+	name := ep.NetworkID
+	if n, err := s.Get(ep.NetworkID); err == nil {
 		name = n.Name
 	}
-	mac, _ := net.ParseMAC(a.MAC)
-	ep := &network.EndpointSettings{
-		NetworkID: a.NetworkID, EndpointID: a.HostVeth, Gateway: a.Gateway, IPAddress: a.Addr.Addr(),
-		IPPrefixLen: a.Addr.Bits(), MacAddress: network.HardwareAddr(mac), Aliases: a.Aliases,
+	mac, _ := net.ParseMAC(ep.MAC)
+	es := &network.EndpointSettings{
+		NetworkID: ep.NetworkID, EndpointID: ep.ID, Gateway: ep.Gateway, IPAddress: ep.Addr.Addr(),
+		IPPrefixLen: ep.Addr.Bits(), MacAddress: network.HardwareAddr(mac), Aliases: slices.Clone(ep.Aliases),
+		DNSNames: slices.Clone(ep.DNSNames),
 	}
-	if a.UserDefined {
-		ep.DNSNames = append([]string{a.Name, short(a.ContainerID)}, a.Aliases...)
-	}
-	return name, ep
+	return name, es
 }
 
 func short(id string) string {
@@ -426,15 +428,13 @@ func short(id string) string {
 	return id
 }
 
-// Reconcile tears down what is left of the attachments of containers
-// that no longer run (a crash between a container's exit and its
-// teardown): endpoint records, namespaces, addresses.
+// Reconcile tears down what is left of the sandboxes of containers that
+// no longer run (a crash between a container's exit and its teardown):
+// endpoint records, namespaces, addresses.
 func (s *Service) Reconcile(running func(containerID string) bool) {
-	files, _ := filepath.Glob(filepath.Join(s.cfg.Root, "endpoints", "*.json"))
-	for _, f := range files {
-		id := strings.TrimSuffix(filepath.Base(f), ".json")
+	for _, id := range s.records.containers() {
 		if !running(id) {
-			slog.Info("removing a stale network attachment", "container", short(id))
+			slog.Info("removing a stale network sandbox", "container", short(id))
 			s.Leave(id)
 		}
 	}

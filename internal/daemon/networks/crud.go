@@ -1,9 +1,12 @@
 package networks
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -11,7 +14,6 @@ import (
 	"github.com/berth-dev/berth/internal/network/link"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
-	"net"
 )
 
 // Create makes a user-defined bridge network.
@@ -56,6 +58,7 @@ func (s *Service) Create(req network.CreateRequest) (network.CreateResponse, err
 		return network.CreateResponse{}, err
 	}
 	n.Pool = pool
+	n.AutoSubnet = req.IPAM == nil || len(req.IPAM.Config) == 0 || !req.IPAM.Config[0].Subnet.IsValid()
 	if err := s.program(n); err != nil {
 		_ = s.ipam.RemoveNetwork(n.ID)
 		_ = link.DeleteBridge(n.Bridge)
@@ -135,13 +138,11 @@ func (s *Service) Summary(n *Network) network.Inspect {
 		r.IPAM.Config = []network.IPAMConfig{{Subnet: n.Pool.Subnet, Gateway: n.Pool.Gateway, IPRange: n.Pool.IPRange}}
 	}
 	s.mu.Lock()
-	for _, a := range s.attached {
-		if a.NetworkID == n.ID {
-			r.Containers[a.ContainerID] = network.EndpointResource{
-				Name: a.Name, EndpointID: a.HostVeth, IPv4Address: a.Addr, MacAddress: parseMAC(a.MAC),
-			}
+	s.eachEndpoint(n.ID, func(ep *Endpoint) {
+		r.Containers[ep.ContainerID] = network.EndpointResource{
+			Name: ep.Name, EndpointID: ep.ID, IPv4Address: ep.Addr, MacAddress: parseMAC(ep.MAC),
 		}
-	}
+	})
 	s.mu.Unlock()
 	return r
 }
@@ -155,11 +156,8 @@ func (s *Service) InUse(netID string) []string {
 
 func (s *Service) inUseLocked(netID string) []string {
 	var names []string
-	for _, a := range s.attached {
-		if a.NetworkID == netID {
-			names = append(names, a.Name)
-		}
-	}
+	s.eachEndpoint(netID, func(ep *Endpoint) { names = append(names, ep.Name) })
+	sort.Strings(names)
 	return names
 }
 
@@ -167,3 +165,45 @@ func parseMAC(s string) network.HardwareAddr {
 	m, _ := net.ParseMAC(s)
 	return network.HardwareAddr(m)
 }
+
+// ValidateEndpoint checks what a container asks of network n (--ip,
+// --alias) with dockerd's messages: aliases and addresses only on
+// user-defined networks, an address only where the user chose the subnet,
+// and within it (or within its --ip-range).
+func ValidateEndpoint(n *Network, er EndpointRequest) error {
+	var errs []error
+	ip := er.IPv4
+	if !n.UserDefined {
+		if ip.IsValid() {
+			errs = append(errs, errors.New("user specified IP address is supported on user defined networks only"))
+		}
+		if len(er.Aliases) > 0 {
+			errs = append(errs, errors.New("network-scoped alias is supported only for containers in user defined networks"))
+		}
+	}
+	if ip.IsValid() && (!ip.Unmap().Is4() || ip.IsUnspecified()) {
+		errs = append(errs, fmt.Errorf("invalid IPv4 address: %s", ip))
+	} else if ip.IsValid() && n.Driver == "bridge" {
+		switch r := n.Pool.IPRange; {
+		case n.AutoSubnet:
+			errs = append(errs, errors.New("user specified IP address is supported only when connecting to networks with user configured subnets"))
+		case r.IsValid() && !r.Contains(ip.Unmap()), !r.IsValid() && !n.Pool.Subnet.Contains(ip.Unmap()):
+			errs = append(errs, fmt.Errorf("no configured subnet or ip-range contain the IP address %s", ip))
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errdefs.ErrInvalidArgument.WithMessage("invalid endpoint settings:\n" + errs[0].Error())
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errdefs.ErrInvalidArgument.WithMessage("invalid endpoint settings:\n* " + strings.Join(msgs, "\n* "))
+}
+
+// IsPrivate tells whether a network gives containers a namespace of
+// their own (bridge and none), as opposed to the host's.
+func (n *Network) IsPrivate() bool { return n.Driver != "host" }

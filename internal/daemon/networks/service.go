@@ -1,7 +1,8 @@
 // Package networks is berthd's network service: the predefined bridge,
 // host and none networks, user-defined bridge networks, and each running
-// container's attachment to them (namespace, veth, address, published
-// ports, embedded DNS), built from internal/network's parts.
+// container's sandbox on them — one namespace with an endpoint (veth,
+// address) per network, published ports, embedded DNS — built from
+// internal/network's parts.
 package networks
 
 import (
@@ -55,6 +56,9 @@ type Network struct {
 	Pool       ipam.Pool         `json:"pool,omitzero"`
 	// UserDefined networks get the embedded DNS; the default bridge not.
 	UserDefined bool `json:"userDefined,omitempty"`
+	// AutoSubnet tells that berth chose the subnet: containers cannot
+	// ask for an address (--ip) there, as in Docker.
+	AutoSubnet bool `json:"autoSubnet,omitempty"`
 }
 
 // Config wires the service.
@@ -76,16 +80,19 @@ type Config struct {
 	AllowDirectRouting bool
 }
 
-// Service manages networks and container attachments.
+// Service manages networks and the containers' endpoints on them.
 type Service struct {
 	cfg  Config
 	ipam *ipam.Allocator
 	fw   firewall.Firewall
 
+	records records
+
 	mu       sync.Mutex
 	networks map[string]*Network // by ID
-	// attached holds the live attachment of each running container.
-	attached map[string]*Attachment
+	// sandboxes holds the live sandbox of each running container on
+	// bridge networks, by container ID.
+	sandboxes map[string]*Sandbox
 }
 
 // New loads the networks, creates the predefined ones and programs the
@@ -107,7 +114,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DefaultBridge == "" {
 		cfg.DefaultBridge = DefaultBridgeIf
 	}
-	s := &Service{cfg: cfg, ipam: alloc, fw: cfg.Firewall, networks: map[string]*Network{}, attached: map[string]*Attachment{}}
+	s := &Service{
+		cfg: cfg, ipam: alloc, fw: cfg.Firewall, records: records{dir: filepath.Join(cfg.Root, "endpoints")},
+		networks: map[string]*Network{}, sandboxes: map[string]*Sandbox{},
+	}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -299,15 +309,15 @@ func (s *Service) getLocked(ref string) (*Network, error) {
 func (s *Service) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, a := range s.attached {
-		if a.dns != nil {
-			a.dns.Close()
-			a.dns = nil
+	for _, sb := range s.sandboxes {
+		if sb.dns != nil {
+			sb.dns.Close()
+			sb.dns = nil
 		}
-		for _, l := range a.reserved {
+		for _, l := range sb.reserved {
 			l.Close()
 		}
-		a.reserved = nil
+		sb.reserved = nil
 	}
 	if err := s.fw.Delete(); err != nil {
 		slog.Warn("removing the firewall table", "err", err)

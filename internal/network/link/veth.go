@@ -152,3 +152,22 @@ func Detach(hostVeth string) error {
 	}
 	return nil
 }
+
+// SetDefaultRoute routes the namespace's default traffic through gw on
+// its interface ifName, replacing the default route it had.
+func SetDefaultRoute(netnsPath, ifName string, gw netip.Addr) error {
+	nh, err := handleAt(netnsPath)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", netnsPath, err)
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName(ifName)
+	if err != nil {
+		return fmt.Errorf("interface %s in %s: %w", ifName, netnsPath, err)
+	}
+	route := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
+	if err := nh.RouteReplace(route); err != nil {
+		return fmt.Errorf("default route via %s: %w", gw, err)
+	}
+	return nil
+}

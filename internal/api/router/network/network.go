@@ -1,4 +1,5 @@
-// Package network routes /networks: create, list, inspect, remove, prune.
+// Package network routes /networks: create, list, inspect, remove, prune,
+// connect and disconnect.
 package network
 
 import (
@@ -23,9 +24,17 @@ type Backend interface {
 	InUse(netID string) []string
 }
 
+// Connector connects containers to networks and disconnects them: the
+// container side of /networks/{id}/connect and /disconnect.
+type Connector interface {
+	ConnectNetwork(ctx context.Context, netRef, containerRef string, ep *network.EndpointSettings) error
+	DisconnectNetwork(ctx context.Context, netRef, containerRef string, force bool) error
+}
+
 // Router serves the network routes.
 type Router struct {
-	Backend Backend
+	Backend   Backend
+	Connector Connector
 }
 
 // Routes implements server.Router.
@@ -37,8 +46,8 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodPost, Path: "/networks/prune", Handler: r.prune},
 		{Method: http.MethodGet, Path: "/networks/{id:.*}", Handler: r.inspect},
 		{Method: http.MethodDelete, Path: "/networks/{id:.*}", Handler: r.remove},
-		{Method: http.MethodPost, Path: "/networks/{id:.*}/connect", Handler: r.notYet},
-		{Method: http.MethodPost, Path: "/networks/{id:.*}/disconnect", Handler: r.notYet},
+		{Method: http.MethodPost, Path: "/networks/{id:.*}/connect", Handler: r.connect},
+		{Method: http.MethodPost, Path: "/networks/{id:.*}/disconnect", Handler: r.disconnect},
 	}
 }
 
@@ -145,6 +154,26 @@ func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Req
 	return nil
 }
 
-func (r *Router) notYet(context.Context, http.ResponseWriter, *http.Request, map[string]string) error {
-	return errdefs.ErrNotImplemented.WithMessage("network connect and disconnect are not supported yet: choose the network with run --network")
+func (r *Router) connect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	var body network.ConnectRequest
+	if err := httputil.ReadJSON(req, &body); err != nil {
+		return err
+	}
+	if err := r.Connector.ConnectNetwork(ctx, vars["id"], body.Container, body.EndpointConfig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (r *Router) disconnect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	var body network.DisconnectRequest
+	if err := httputil.ReadJSON(req, &body); err != nil {
+		return err
+	}
+	if err := r.Connector.DisconnectNetwork(ctx, vars["id"], body.Container, body.Force); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
