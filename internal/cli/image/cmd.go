@@ -4,6 +4,7 @@
 package image
 
 import (
+	"github.com/berth-dev/berth/internal/cli/build"
 	"github.com/berth-dev/berth/internal/cli/command"
 	"github.com/berth-dev/berth/internal/cli/inspect"
 	"github.com/spf13/cobra"
@@ -25,7 +26,7 @@ func NewImageCommand(cli *command.Cli) *cobra.Command {
 	rm.Aliases = []string{"remove", "rmi"}
 	cmd.AddCommand(ls, rm, newInspectCommand(cli), newTagCommand(cli), newHistoryCommand(cli),
 		newImportCommand(cli), newPullCommand(cli), newPushCommand(cli), newSaveCommand(cli),
-		newLoadCommand(cli), newPruneCommand(cli))
+		newLoadCommand(cli), newPruneCommand(cli), build.NewBuildCommand(cli))
 	return cmd
 }
 
