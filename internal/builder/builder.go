@@ -52,6 +52,9 @@ type Options struct {
 	Squash bool
 	// Memory, CPU limits etc. for RUN containers.
 	Resources containertypes.Resources
+	// Remote is an http(s) URL of the context (a tar, possibly
+	// compressed) or of a lone Dockerfile; the request body is then unused.
+	Remote string
 }
 
 // Images is what the builder needs from the image store.
@@ -134,6 +137,17 @@ func (b *Builder) Build(ctx context.Context, src io.Reader, o Options, out io.Wr
 func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *stream) (digest.Digest, error) {
 	if o.Platform != nil && (o.Platform.OS != "linux" || (o.Platform.Architecture != "" && o.Platform.Architecture != hostArch())) {
 		return "", fmt.Errorf("platform %s is not supported: berth builds for linux/%s only: %w", platformString(*o.Platform), hostArch(), errdefs.ErrInvalidArgument)
+	}
+	if o.Remote != "" {
+		body, dockerfileOnly, err := fetchRemote(ctx, o.Remote, st)
+		if err != nil {
+			return "", err
+		}
+		defer body.Close()
+		src = body
+		if dockerfileOnly {
+			o.Dockerfile = ""
+		}
 	}
 	bc, err := openContext(ctx, filepath.Join(b.cfg.Root, "tmp"), src, o.Dockerfile)
 	if err != nil {

@@ -1,11 +1,15 @@
 package builder
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,3 +193,48 @@ func scopedPath(root, name string) (string, error) {
 }
 
 func secureJoin(root, name string) (string, error) { return securejoin.SecureJoin(root, name) }
+
+// maxRemoteDockerfile bounds a Dockerfile fetched as a remote context.
+const maxRemoteDockerfile = 10 << 20
+
+// fetchRemote downloads a remote context: a tar archive (compressed or
+// not) is the context; anything else is a Dockerfile alone in one.
+func fetchRemote(ctx context.Context, url string, st *stream) (_ io.ReadCloser, dockerfileOnly bool, _ error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, false, userError("remote context %s: %v", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("downloading the build context: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		resp.Body.Close()
+		return nil, false, userError("downloading the build context from %s: %s", url, resp.Status)
+	}
+	st.line(fmt.Sprintf("Downloading build context from remote url: %s\n", url))
+	br := bufio.NewReaderSize(resp.Body, 1<<16)
+	head, _ := br.Peek(512)
+	if compression.Detect(head) != compression.None || (len(head) == 512 && isTarHeader(head)) {
+		return struct {
+			io.Reader
+			io.Closer
+		}{br, resp.Body}, false, nil
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(br, maxRemoteDockerfile+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("downloading the build context: %w", err)
+	}
+	if len(data) > maxRemoteDockerfile {
+		return nil, false, userError("remote context %s is neither a tar archive nor a Dockerfile of at most %d bytes", url, maxRemoteDockerfile)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, false, err
+	}
+	tw.Write(data)
+	tw.Close()
+	return io.NopCloser(&buf), true, nil
+}

@@ -6,6 +6,9 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,6 +370,48 @@ RUN echo shell-form-under-SHELL > /s
 		}
 		if got := c.ok("run", "--rm", "squashed", "sh", "-c", "cat /one /two; ls /tmp-file /bin/vi 2>&1 | wc -l; echo $SQUASHED"); got != "1\n2\n2\nyes" {
 			t.Errorf("squashed contents: %q", got)
+		}
+	})
+
+	t.Run("remote-context-and-ADD-url", func(t *testing.T) {
+		c := c.with(t)
+		var ctxTar bytes.Buffer
+		tw := tar.NewWriter(&ctxTar)
+		df := "FROM busybox\nCOPY hello.txt /hello.txt\nADD " + "URL/file.txt /added.txt\n"
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/ctx.tar":
+				w.Write(ctxTar.Bytes())
+			case "/Dockerfile":
+				io.WriteString(w, "FROM busybox\nRUN echo from-remote-dockerfile > /r\n")
+			case "/file.txt":
+				w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+				io.WriteString(w, "fetched by the daemon\n")
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		defer srv.Close()
+		df = strings.Replace(df, "URL", srv.URL, 1)
+		for _, f := range []struct{ name, data string }{{"Dockerfile", df}, {"hello.txt", "hello from a tar\n"}} {
+			tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
+			io.WriteString(tw, f.data)
+		}
+		tw.Close()
+		if out, errOut, code := c.run("build", "-t", "remote-tar", srv.URL+"/ctx.tar"); code != 0 {
+			t.Fatalf("build from a remote tar: %s %s", out, errOut)
+		}
+		if got := c.ok("run", "--rm", "remote-tar", "sh", "-c", "cat /hello.txt /added.txt; stat -c %a /added.txt"); got != "hello from a tar\nfetched by the daemon\n600" {
+			t.Errorf("remote tar build: %q", got)
+		}
+		if out, errOut, code := c.run("build", "-t", "remote-df", srv.URL+"/Dockerfile"); code != 0 {
+			t.Fatalf("build from a remote Dockerfile: %s %s", out, errOut)
+		}
+		if got := c.ok("run", "--rm", "remote-df", "cat", "/r"); got != "from-remote-dockerfile" {
+			t.Errorf("remote Dockerfile build: %q", got)
+		}
+		if _, errOut, code := c.run("build", srv.URL+"/missing"); code == 0 || !strings.Contains(errOut, "404 Not Found") {
+			t.Errorf("missing remote context: exit %d %s", code, errOut)
 		}
 	})
 

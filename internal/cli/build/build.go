@@ -144,18 +144,27 @@ func run(ctx context.Context, cli *command.Cli, path string, o options) error {
 		bo.Platforms = []ocispec.Platform{p}
 	}
 
-	body, dockerfile, err := contextFor(cli, path, o.file)
-	if err != nil {
-		return err
+	var body io.Reader
+	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+		// The daemon downloads the context (a tar) or the Dockerfile.
+		bo.RemoteContext = path
+		bo.Dockerfile = o.file
+		body = strings.NewReader("")
+	} else {
+		var dockerfile string
+		var err error
+		if body, dockerfile, err = contextFor(cli, path, o.file); err != nil {
+			return err
+		}
+		bo.Dockerfile = dockerfile
 	}
-	bo.Dockerfile = dockerfile
 	counter := &countingReader{r: body}
 	resp, err := cli.Client().ImageBuild(ctx, counter, bo)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if !o.quiet {
+	if !o.quiet && bo.RemoteContext == "" {
 		fmt.Fprintf(cli.Out(), "Sending build context to Docker daemon  %s\n", units.HumanSizeWithPrecision(float64(counter.n), 4))
 	}
 
@@ -233,8 +242,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // for PATH, "-" (a tar or a Dockerfile on stdin) and -f (a path, or "-"
 // for stdin).
 func contextFor(cli *command.Cli, path, file string) (io.Reader, string, error) {
-	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "git@") || strings.HasPrefix(path, "git://") {
-		return nil, "", errors.New("building from a URL or git repository is not supported yet: clone or download the context and build from its directory")
+	if strings.HasPrefix(path, "git@") || strings.HasPrefix(path, "git://") || strings.HasSuffix(path, ".git") {
+		return nil, "", errors.New("building from a git repository is not supported yet: clone it and build from its directory")
 	}
 	if path == "-" {
 		if file == "-" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/api/httputil"
 	"github.com/berth-dev/berth/internal/api/server"
@@ -60,8 +61,11 @@ func options(req *http.Request) (builder.Options, error) {
 	if v := req.Form.Get("version"); v != "" && v != "1" {
 		return o, invalid("unsupported builder version %q: berth has the classic builder only (version 1)", v)
 	}
-	if req.Form.Get("remote") != "" {
-		return o, invalid("building from a remote context (git or URL) is not supported yet: send the context as a tar")
+	if r := req.Form.Get("remote"); r != "" {
+		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
+			return o, invalid("remote context %q: only http:// and https:// URLs (a tar archive or a Dockerfile) are supported; git repositories are not", r)
+		}
+		o.Remote = r
 	}
 	for _, t := range req.Form["t"] {
 		ref, err := reference.ParseNormalizedNamed(t)
