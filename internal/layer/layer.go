@@ -9,7 +9,7 @@
 //	<root>/<cacheID>/lower         "l/<short>:l/<short>..." of its parents, nearest first
 //	<root>/l/<short>               symlink to ../<cacheID>/diff
 //	<root>/layers/sha256/<hex>/    metadata of the layer whose ChainID is sha256:<hex>:
-//	    diff, parent, size, cache-id, refs
+//	    diff, parent, size, cache-id, refs, tar-split.json.gz
 //	<root>/<id>/{diff,work,merged,link,lower}   read-write layer of container <id>
 //	<root>/mounts/<id>/parent      metadata of that read-write layer
 //	<root>/tmp/                    layers being unpacked; emptied by New
@@ -89,6 +89,11 @@ type Store interface {
 	// a base layer) and stores it under its ChainID, with one reference.
 	// Registering a layer that exists only adds a reference.
 	Register(ctx context.Context, diff io.Reader, parent digest.Digest) (Layer, error)
+	// TarStream returns the uncompressed tar of a layer byte for byte as
+	// it was registered (its digest is the DiffID), rebuilt from the
+	// layer's files and the tar-split record Register keeps. Reading the
+	// stream to its end fails if the result does not match the DiffID.
+	TarStream(ctx context.Context, chainID digest.Digest) (io.ReadCloser, error)
 	// Get returns a layer; errdefs.ErrNotFound if there is none.
 	Get(chainID digest.Digest) (Layer, error)
 	// Release drops one reference to a layer. See the package

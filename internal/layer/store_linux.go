@@ -151,8 +151,12 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 	}
 
 	digester := digest.SHA256.Digester()
-	tee := io.TeeReader(&ctxReader{ctx: ctx, r: diff}, digester.Hash())
-	err := inPrivateFS(func() error {
+	rec, err := recordSplit(&ctxReader{ctx: ctx, r: diff})
+	if err != nil {
+		return nil, err
+	}
+	tee := io.TeeReader(rec, digester.Hash())
+	err = inPrivateFS(func() error {
 		// Modes come from the archive alone.
 		unix.Umask(0)
 		return archive.UntarUncompressed(tee, diffDir, &archive.TarOptions{
@@ -160,12 +164,18 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 		})
 	})
 	if err != nil {
+		rec.abort()
 		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
 	// The DiffID covers the whole stream, including the end-of-archive
 	// padding the tar reader does not consume.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
+		rec.abort()
 		return nil, fmt.Errorf("read layer: %w", err)
+	}
+	split, err := rec.finish()
+	if err != nil {
+		return nil, err
 	}
 	size, err := dirSize(diffDir)
 	if err != nil {
@@ -222,7 +232,7 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 		lower:   lower,
 		refs:    1,
 	}
-	if err := s.writeLayerMeta(l); err != nil {
+	if err := s.writeLayerMeta(l, split); err != nil {
 		return nil, err
 	}
 	s.layers[chainID] = l
@@ -232,14 +242,16 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 	return l.info, nil
 }
 
-// writeLayerMeta writes the metadata directory of l in one step: files
+// writeLayerMeta writes the metadata directory of l, with the tar-split
+// record of its tar, in one step: files
 // written and synced in a temporary directory that is then renamed.
-func (s *store) writeLayerMeta(l *roLayer) error {
+func (s *store) writeLayerMeta(l *roLayer, split []byte) error {
 	files := map[string]string{
-		"diff":     l.diffID.String(),
-		"size":     strconv.FormatInt(l.size, 10),
-		"cache-id": l.cacheID,
-		"refs":     strconv.Itoa(l.refs),
+		"diff":       l.diffID.String(),
+		"size":       strconv.FormatInt(l.size, 10),
+		"cache-id":   l.cacheID,
+		"refs":       strconv.Itoa(l.refs),
+		tarSplitFile: string(split),
 	}
 	if l.parent != "" {
 		files["parent"] = l.parent.String()
