@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -393,4 +394,27 @@ func TestArchiveSystemDF(t *testing.T) {
 	}
 	verbose := c.ok("system", "df", "-v")
 	dcWantContains(t, "system df -v", verbose, "Images space usage:", "bigger", "busybox", "Containers space usage:", "writer", "sleeper")
+}
+
+// TestArchiveDockerPy runs py/archive_script.py: save/load, commit,
+// export/import, df and prune through docker-py.
+func TestArchiveDockerPy(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: skipping the docker-py test")
+	}
+	if out, err := exec.Command(py, "-c", "import docker").CombinedOutput(); err != nil {
+		t.Skipf("docker-py not installed (pip install docker): %s", strings.TrimSpace(string(out)))
+	}
+	d := testutil.StartBerthd(t)
+	d.ImportBusybox(t, "busybox")
+	script, err := filepath.Abs(filepath.Join("py", "archive_script.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := d.Run(t, py, "-u", script)
+	t.Logf("docker-py:\n%s%s", out, errOut)
+	if code != 0 || !strings.Contains(out, "all sections passed") {
+		t.Fatalf("docker-py script failed (exit %d)", code)
+	}
 }

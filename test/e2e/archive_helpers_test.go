@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -152,3 +153,7 @@ func rewriteArchive(t *testing.T, dir, name string, a *savedArchive, replace map
 	}
 	return p
 }
+
+func sha256Hex(b []byte) string { return digest.FromBytes(b).Encoded() }
+
+func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
