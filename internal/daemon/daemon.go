@@ -118,7 +118,15 @@ func (d *Daemon) openServices(opts Options) error {
 	for _, p := range cstore.Problems() {
 		slog.Warn("container store", "problem", p)
 	}
-	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers}); err != nil {
+	// Archives being loaded; what a crash left there is removed.
+	tmp := filepath.Join(root, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("temporary directory: %w", err)
+	}
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("temporary directory: %w", err)
+	}
+	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers, TmpDir: tmp}); err != nil {
 		return err
 	}
 	d.Events = events.New()
@@ -127,7 +135,7 @@ func (d *Daemon) openServices(opts Options) error {
 	}
 	d.Containers, err = containers.New(containers.Config{
 		Events: d.Events, Networks: d.Networks,
-		Store: cstore, Images: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
+		Store: cstore, Images: d.Images, Commits: d.Images, Layers: layers, ExecRoot: d.cfg.ExecRoot,
 		Shim: opts.Shim, InitBinary: opts.InitBinary, HostCapabilities: oci.HostCapabilities(),
 	})
 	if err != nil {

@@ -53,6 +53,8 @@ type Config struct {
 	// Networks wires containers to bridge networks (nil: every network
 	// mode but host is a namespace with only lo).
 	Networks *networks.Service
+	// Commits stores the images of POST /commit.
+	Commits ImageCommitter
 }
 
 // Service manages containers.

@@ -37,6 +37,9 @@ type Config struct {
 	Refs   image.References
 	Layers layer.Store
 	Usage  ContainerUsage
+	// TmpDir holds archives being loaded (normally <data-root>/tmp);
+	// "" means the system's temporary directory.
+	TmpDir string
 }
 
 // Service implements the image backend of the API.
@@ -44,6 +47,7 @@ type Service struct {
 	images image.Store
 	refs   image.References
 	layers layer.Store
+	tmpDir string
 
 	// mu serializes every change to images, references and the layer
 	// references the service owns.
@@ -76,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Images == nil || cfg.Refs == nil || cfg.Layers == nil {
 		return nil, errors.New("images: the image, reference and layer stores are required")
 	}
-	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage}, nil
+	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage, tmpDir: cfg.TmpDir}, nil
 }
 
 // SetUsage sets where the service learns which containers use an image.
@@ -131,10 +135,6 @@ func (s *Service) CreateImage(rawConfig []byte, parent digest.Digest) (digest.Di
 }
 
 func (s *Service) createLocked(rawConfig []byte, parent digest.Digest) (_ digest.Digest, retErr error) {
-	id := digest.SHA256.FromBytes(rawConfig)
-	_, err := s.images.Get(id)
-	existed := err == nil
-
 	var chain digest.Digest
 	if img, err := parseImage(rawConfig); err == nil {
 		chain = topChainID(img.RootFS.DiffIDs)
@@ -148,6 +148,15 @@ func (s *Service) createLocked(rawConfig []byte, parent digest.Digest) (_ digest
 		}
 	}()
 
+	return s.storeLocked(rawConfig, parent)
+}
+
+// storeLocked stores rawConfig as an image with its parent; an image it
+// created is removed again when the parent cannot be set.
+func (s *Service) storeLocked(rawConfig []byte, parent digest.Digest) (digest.Digest, error) {
+	id := digest.SHA256.FromBytes(rawConfig)
+	_, err := s.images.Get(id)
+	existed := err == nil
 	if _, err := s.images.Create(rawConfig); err != nil {
 		return "", err
 	}

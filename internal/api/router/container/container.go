@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/daemon/containers"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
 )
 
 // Backend is what the container routes need from the daemon.
@@ -44,6 +45,8 @@ type Backend interface {
 	ExecStart(ctx context.Context, execID string, o containers.ExecStartOpts) error
 	ExecResize(ctx context.Context, execID string, h, w uint) error
 	ExecInspect(ctx context.Context, execID string) (*containertypes.ExecInspectResponse, error)
+	Export(ctx context.Context, ref string, out io.Writer) error
+	Commit(ctx context.Context, ref string, o containers.CommitOpts) (digest.Digest, error)
 }
 
 // Router serves the container and exec routes.
@@ -61,6 +64,8 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/logs", Handler: r.logs},
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/top", Handler: r.top},
 		{Method: http.MethodGet, Path: "/containers/{name:.*}/stats", Handler: r.stats},
+		{Method: http.MethodGet, Path: "/containers/{name:.*}/export", Handler: r.export},
+		{Method: http.MethodPost, Path: "/commit", Handler: r.commit},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/start", Handler: r.start},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/stop", Handler: r.stop},
 		{Method: http.MethodPost, Path: "/containers/{name:.*}/restart", Handler: r.restart},

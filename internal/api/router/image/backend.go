@@ -13,6 +13,7 @@ import (
 
 // Backend is what the image routes need from the daemon.
 type Backend interface {
+	ArchiveBackend
 	// ImportImage registers the (possibly compressed) tar read from src as
 	// a one-layer image, tags it ref when ref is not nil, and returns its
 	// ID. changes are Dockerfile instructions applied to its config.

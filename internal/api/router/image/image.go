@@ -36,6 +36,10 @@ type Router struct {
 func (r *Router) Routes() []server.Route {
 	return []server.Route{
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.getImagesJSON},
+		{Method: http.MethodGet, Path: "/images/get", Handler: r.getImagesGet},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: r.getImagesGet},
+		{Method: http.MethodPost, Path: "/images/load", Handler: r.postImagesLoad},
+		{Method: http.MethodPost, Path: "/images/prune", Handler: r.postImagesPrune},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: r.getImagesHistory},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.getImagesByName},
 		{Method: http.MethodPost, Path: "/images/create", Handler: r.postImagesCreate},

@@ -1,4 +1,4 @@
-// Package system routes /_ping, /version and /info.
+// Package system routes /_ping, /version, /info, /events and /system/df.
 package system
 
 import (
@@ -14,6 +14,7 @@ import (
 type Backend interface {
 	SystemInfo(ctx context.Context) (*system.Info, error)
 	SystemVersion(ctx context.Context) (*system.VersionResponse, error)
+	DiskUsageBackend
 }
 
 // Router serves the system routes.
@@ -36,6 +37,7 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodHead, Path: "/_ping", Handler: r.ping},
 		{Method: http.MethodGet, Path: "/version", Handler: r.version},
 		{Method: http.MethodGet, Path: "/info", Handler: r.info},
+		{Method: http.MethodGet, Path: "/system/df", Handler: r.systemDF},
 		{Method: http.MethodGet, Path: "/events", Handler: r.events},
 	}
 }
