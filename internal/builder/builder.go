@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/daemon/images"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/containerd/errdefs"
@@ -64,6 +65,9 @@ type Images interface {
 	// CreateImage stores a config as an image built from parent; the
 	// caller hands over one reference on the image's top layer.
 	CreateImage(rawConfig []byte, parent digest.Digest) (digest.Digest, error)
+	// CommitLayer stores the image of a step: its parent plus an optional
+	// layer (an uncompressed tar) and one history entry.
+	CommitLayer(ctx context.Context, c images.Commit, diff io.Reader) (digest.Digest, error)
 	// TagImage points ref at id.
 	TagImage(ctx context.Context, id digest.Digest, ref reference.Named) error
 }

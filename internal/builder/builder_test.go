@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/daemon/images"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -251,6 +253,9 @@ func (f fakeImages) Get(id string) (*image.Image, error) {
 }
 func (fakeImages) CreateImage([]byte, digest.Digest) (digest.Digest, error)       { return "", nil }
 func (fakeImages) TagImage(context.Context, digest.Digest, reference.Named) error { return nil }
+func (fakeImages) CommitLayer(context.Context, images.Commit, io.Reader) (digest.Digest, error) {
+	return "", nil
+}
 
 func TestCache(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache.json")

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/imageconfig"
-	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/opencontainers/go-digest"
@@ -111,54 +110,48 @@ func (r *run) copyStep(ctx context.Context, s *stage, q copyRequest) error {
 	if err := r.ensureImage(ctx, s); err != nil {
 		return err
 	}
-	l, err := r.withLayer(ctx, s, func(rootfs string) error {
+	return r.layerStep(ctx, s, createdBy, key, func(rootfs string) (bool, error) {
 		c := &copier{rootfs: rootfs, mode: mode, modeSet: modeSet}
 		if q.chown != "" {
 			u, err := oci.ResolveUser(rootfs, q.chown, nil)
 			if err != nil {
-				return userError("%s --chown=%s: %v", q.verb(), q.chown, err)
+				return false, userError("%s --chown=%s: %v", q.verb(), q.chown, err)
 			}
 			c.uid, c.gid, c.chown = int(u.UID), int(u.GID), true
 		}
 		for _, src := range srcs {
 			if err := c.copy(src, dest, multi); err != nil {
-				return fmt.Errorf("%s failed: %w", q.verb(), err)
+				return false, fmt.Errorf("%s failed: %w", q.verb(), err)
 			}
 		}
-		return nil
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.commit(ctx, s, createdBy, l, key)
 }
 
-// withLayer runs fill on a new read-write layer on top of s and stores
-// what it wrote as an image layer.
-func (r *run) withLayer(ctx context.Context, s *stage, fill func(rootfs string) error) (layer.Layer, error) {
-	return r.maybeLayer(ctx, s, func(rootfs string) (bool, error) { return true, fill(rootfs) })
-}
-
-// maybeLayer is withLayer for a fill that may find nothing to change: no
-// layer then (nil).
-func (r *run) maybeLayer(ctx context.Context, s *stage, fill func(rootfs string) (bool, error)) (layer.Layer, error) {
+// layerStep runs fill on a new read-write layer on top of s and commits
+// what it wrote as the step's layer; a fill that changed nothing commits
+// the step without a layer.
+func (r *run) layerStep(ctx context.Context, s *stage, createdBy, key string, fill func(rootfs string) (bool, error)) error {
 	rw, err := r.b.cfg.Layers.CreateRW(ctx, "build-"+randomID(), s.chain)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer r.b.cfg.Layers.ReleaseRW(rw.ID())
 	rootfs, err := rw.Mount(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	changed, err := fill(rootfs)
 	if uerr := rw.Unmount(ctx); err == nil {
 		err = uerr
 	}
-	if err != nil || !changed {
-		return nil, err
+	if err != nil {
+		return err
 	}
-	return registerDiff(ctx, r.b.cfg.Layers, rw, s.chain)
+	if !changed {
+		return r.commit(ctx, s, createdBy, nil, "", key)
+	}
+	return r.commitRW(ctx, s, createdBy, rw, "", key)
 }
 
 // fromRoot mounts, for the rest of the build, the filesystem of a COPY
@@ -472,7 +465,8 @@ func (r *run) workdir(ctx context.Context, s *stage, c *instructions.WorkdirComm
 	if err := r.ensureImage(ctx, s); err != nil {
 		return err
 	}
-	l, err := r.maybeLayer(ctx, s, func(rootfs string) (bool, error) {
+	s.img.Config = next
+	return r.layerStep(ctx, s, "/bin/sh -c #(nop) "+text, text, func(rootfs string) (bool, error) {
 		cp := &copier{rootfs: rootfs}
 		if cp.isDir(next.WorkingDir) {
 			return false, nil
@@ -480,9 +474,4 @@ func (r *run) workdir(ctx context.Context, s *stage, c *instructions.WorkdirComm
 		_, err := cp.mkdirAll(next.WorkingDir)
 		return true, err
 	})
-	if err != nil {
-		return err
-	}
-	s.img.Config = next
-	return r.commit(ctx, s, "/bin/sh -c #(nop) "+text, l, text)
 }

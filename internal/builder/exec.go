@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/daemon/images"
 	"github.com/berth-dev/berth/internal/imageconfig"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/containerd/errdefs"
@@ -125,7 +126,7 @@ func (r *run) buildStage(ctx context.Context, i int) (digest.Digest, error) {
 	}
 	if s.id == "" {
 		// FROM scratch and nothing else: an empty image.
-		if err := r.commit(ctx, s, "", nil); err != nil {
+		if err := r.commit(ctx, s, "", nil, ""); err != nil {
 			return "", err
 		}
 	}
@@ -404,7 +405,7 @@ func (r *run) commitConfig(ctx context.Context, s *stage, text string, change fu
 		return nil
 	}
 	s.img = next
-	return r.commit(ctx, s, "/bin/sh -c #(nop) "+text, nil, key)
+	return r.commit(ctx, s, "/bin/sh -c #(nop) "+text, nil, "", key)
 }
 
 // cloneConfig deep-copies the parts of a config steps change in place.
@@ -436,41 +437,14 @@ func (r *run) cached(s *stage, key string) bool {
 	return true
 }
 
-// commit stores the next image of s: its config plus, when l is not nil,
-// the layer l on top (the reference Register returned is handed over).
-// With a cache key, the result is remembered for the next build.
-func (r *run) commit(ctx context.Context, s *stage, createdBy string, l layer.Layer, key ...string) error {
-	now := time.Now().UTC()
-	img := s.img
-	img.Created = &now
-	img.RootFS.Type = "layers"
-	img.RootFS.DiffIDs = slices.Clone(img.RootFS.DiffIDs)
-	img.History = slices.Clone(img.History)
-	if createdBy != "" || l != nil {
-		h := ocispec.History{Created: &now, CreatedBy: createdBy, EmptyLayer: l == nil}
-		img.History = append(img.History, h)
-	}
-	if l != nil {
-		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID())
-	}
-	top := s.chain
-	if l != nil {
-		top = l.ChainID()
-	} else if top != "" {
-		// The new image holds its own reference on the layer it shares
-		// with its parent.
-		if _, err := r.b.cfg.Layers.Retain(top); err != nil {
-			return err
-		}
-	}
-	raw, err := json.Marshal(img)
-	if err != nil {
-		if top != "" {
-			r.b.cfg.Layers.Release(top)
-		}
-		return err
-	}
-	id, err := r.b.cfg.Images.CreateImage(raw, s.id)
+// commit stores the next image of s: its config plus, unless diff is nil,
+// the layer diff (an uncompressed tar) on top. With a cache key, the
+// result is remembered for the next build.
+func (r *run) commit(ctx context.Context, s *stage, createdBy string, diff io.Reader, containerID string, key ...string) error {
+	id, err := r.b.cfg.Images.CommitLayer(ctx, images.Commit{
+		Parent: s.id, Config: s.img.Config, Author: s.img.Author,
+		CreatedBy: createdBy, EmptyLayer: diff == nil, ContainerID: containerID,
+	}, diff)
 	if err != nil {
 		return err
 	}
@@ -479,11 +453,17 @@ func (r *run) commit(ctx context.Context, s *stage, createdBy string, l layer.La
 			return err
 		}
 	}
-	s.id, s.img = id, img
-	if l != nil {
-		s.chain = l.ChainID()
+	return r.load(s, id)
+}
+
+// commitRW commits the changes of a read-write layer as the step's layer.
+func (r *run) commitRW(ctx context.Context, s *stage, createdBy string, rw layer.RWLayer, containerID, key string) error {
+	diff, err := rw.Diff(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer diff.Close()
+	return r.commit(ctx, s, createdBy, diff, containerID, key)
 }
 
 // ensureImage commits the empty image of a FROM scratch stage before a
@@ -492,7 +472,7 @@ func (r *run) ensureImage(ctx context.Context, s *stage) error {
 	if s.id != "" {
 		return nil
 	}
-	return r.commit(ctx, s, "", nil)
+	return r.commit(ctx, s, "", nil, "")
 }
 
 // runStep runs a RUN instruction in a container and commits what it
@@ -574,11 +554,7 @@ func (r *run) runStep(ctx context.Context, s *stage, c *instructions.RunCommand)
 	if err != nil {
 		return err
 	}
-	l, err := registerDiff(ctx, r.b.cfg.Layers, rw, s.chain)
-	if err != nil {
-		return err
-	}
-	return r.commit(ctx, s, createdBy, l, "RUN "+createdBy)
+	return r.commitRW(ctx, s, createdBy, rw, id, "RUN "+createdBy)
 }
 
 // runOutput passes a RUN's output on, after the " ---> Running in" line.
@@ -627,21 +603,6 @@ func heredocBody(f instructions.ShellInlineFile) string {
 		data = parser.ChompHeredocContent(data)
 	}
 	return data
-}
-
-// registerDiff stores the changes of a read-write layer as an image layer
-// on parent.
-func registerDiff(ctx context.Context, layers layer.Store, rw layer.RWLayer, parent digest.Digest) (layer.Layer, error) {
-	diff, err := rw.Diff(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer diff.Close()
-	l, err := layers.Register(ctx, diff, parent)
-	if err != nil {
-		return nil, fmt.Errorf("commit layer: %w", err)
-	}
-	return l, nil
 }
 
 func short(id string) string {
