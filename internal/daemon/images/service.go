@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
@@ -37,6 +38,8 @@ type Config struct {
 	Refs   image.References
 	Layers layer.Store
 	Usage  ContainerUsage
+	// Distribution pulls and pushes; nil means no registry access.
+	Distribution *distribution.Service
 }
 
 // Service implements the image backend of the API.
@@ -44,6 +47,7 @@ type Service struct {
 	images image.Store
 	refs   image.References
 	layers layer.Store
+	dist   *distribution.Service
 
 	// mu serializes every change to images, references and the layer
 	// references the service owns.
@@ -76,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Images == nil || cfg.Refs == nil || cfg.Layers == nil {
 		return nil, errors.New("images: the image, reference and layer stores are required")
 	}
-	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage}, nil
+	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage, dist: cfg.Distribution}, nil
 }
 
 // SetUsage sets where the service learns which containers use an image.
