@@ -132,6 +132,13 @@ func (dl download) attempt(ctx context.Context, f *os.File, verifier interface {
 	case resp.StatusCode == http.StatusPartialContent && *written > 0 &&
 		strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(*written, 10)+"-"):
 		// Resumed.
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && *written > 0:
+		// The registry cannot resume: start again from the beginning.
+		if err := restart(f, verifier); err != nil {
+			return err
+		}
+		*written = 0
+		return retryableError{fmt.Errorf("blob %s: the registry cannot resume the download", dl.digest)}
 	case resp.StatusCode == http.StatusOK:
 		if *written > 0 {
 			if err := restart(f, verifier); err != nil {

@@ -31,6 +31,8 @@ const maxConfigSize = 8 << 20
 type Images interface {
 	// HasTop reports whether an image has chain as its top layer.
 	HasTop(chain digest.Digest) bool
+	// HasImage reports whether the image with that ID is stored.
+	HasImage(id digest.Digest) bool
 	// CommitPulled stores rawConfig as an image, points ref and canonical
 	// (nil for none) at it, and reports whether that changed anything.
 	// When heldTop is true the caller hands over one reference on the
@@ -208,9 +210,12 @@ func (p *puller) pullOne(ctx context.Context, tagOrDigest string, ref reference.
 	}
 
 	p.opts.Progress.Status(tagOrDigest, "Pulling from "+path(p.ref))
-	heldTop, err := p.pullLayers(ctx, m.Layers, diffIDs)
-	if err != nil {
-		return false, err
+	// An image already stored needs none of its layers.
+	heldTop := false
+	if !p.images.HasImage(digest.SHA256.FromBytes(rawConfig)) {
+		if heldTop, err = p.pullLayers(ctx, m.Layers, diffIDs); err != nil {
+			return false, err
+		}
 	}
 	var canonical reference.Canonical
 	if c, err := reference.WithDigest(reference.TrimNamed(ref), digest.Digest(manifestDigest.String())); err == nil {

@@ -33,6 +33,12 @@ type pulled struct{ s *Service }
 // HasTop implements distribution.Images.
 func (p pulled) HasTop(chain digest.Digest) bool { return p.s.HasTopLayer(chain) }
 
+// HasImage implements distribution.Images.
+func (p pulled) HasImage(id digest.Digest) bool {
+	_, err := p.s.images.Get(id)
+	return err == nil
+}
+
 // HasTopLayer reports whether an image has the layer chain as its top
 // layer (and so holds a reference on it).
 func (s *Service) HasTopLayer(chain digest.Digest) bool {
