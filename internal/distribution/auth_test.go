@@ -87,7 +87,7 @@ func TestAuth(t *testing.T) {
 			for _, auth := range []*registry.AuthConfig{nil, bad} {
 				_, err := pull(t, s, images, ref, PullOptions{Auth: auth})
 				want := "pull access denied for " + reg.host + "/private, repository does not exist or may require 'docker login'"
-				if err == nil || !strings.HasPrefix(err.Error(), want) || !errdefs.IsUnauthorized(err) {
+				if err == nil || !strings.HasPrefix(err.Error(), want) || !errdefs.IsNotFound(err) {
 					t.Errorf("pull with %v: %v, want %q", auth, err, want)
 				}
 			}

@@ -146,12 +146,14 @@ func (p *puller) writeStatus(name string, updated bool) {
 	}
 }
 
-// accessError words a refused access as dockerd does.
+// accessError words a refused access as dockerd does, and classes it as
+// dockerd: not found (the repository may not exist), so that clients do
+// not prompt for a login.
 func (p *puller) accessError(err error) error {
 	if isUnauthorized(err) {
 		return &classed{
 			msg:   fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': %s", reference.FamiliarName(p.ref), err),
-			class: errdefs.ErrUnauthenticated,
+			class: errdefs.ErrNotFound,
 		}
 	}
 	return err
