@@ -47,10 +47,14 @@ func (e *registryError) has(code transport.ErrorCode) bool {
 }
 
 // asRegistryError rewords a go-containerregistry transport error; other
-// errors are returned as they are.
+// errors are returned as they are, except that when both HTTPS and HTTP
+// were tried only the last attempt's error is kept, as dockerd reports.
 func asRegistryError(err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
+		if _, last, ok := strings.Cut(err.Error(), `; Get "http://`); ok && strings.HasPrefix(err.Error(), `Get "https://`) {
+			return errors.New(`Get "http://` + last)
+		}
 		return err
 	}
 	re := &registryError{status: te.StatusCode}
