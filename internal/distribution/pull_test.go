@@ -123,6 +123,15 @@ func TestPullFormats(t *testing.T) {
 					t.Errorf("progress lacks %q:\n%s", want, out)
 				}
 			}
+			bars := map[string]bool{}
+			for _, m := range msgs {
+				if m.Progress != nil && m.Progress.Total > 0 && m.Progress.Current > 0 {
+					bars[m.Status] = true
+				}
+			}
+			if !bars["Downloading"] || !bars["Extracting"] {
+				t.Errorf("no Downloading/Extracting progress bars: %v", bars)
+			}
 			if c := strings.Count(out, "Pull complete"); c != len(n) {
 				t.Errorf("%d layers pulled, want %d:\n%s", c, len(n), out)
 			}
