@@ -6,7 +6,9 @@
 #   make conformance  OCI runtime-tools validation: berth-runtime next to runc (root)
 #   make bench        container run latency and memory (root): the runtime
 #                     alone vs runc/crun, and the engine through the docker
-#                     CLI vs dockerd; BENCH=runtime or BENCH=engine runs one
+#                     CLI vs dockerd, and pull/push of a large image from a
+#                     local docker-registry vs dockerd; BENCH=runtime,
+#                     BENCH=engine or BENCH=registry runs one
 #   make clean        remove bin/
 
 # Never download another Go toolchain: a dependency that needs a newer Go
@@ -58,14 +60,17 @@ conformance: build
 BENCH ?= all
 
 bench: build
-ifeq ($(filter $(BENCH),all runtime engine),)
-	$(error BENCH must be all, runtime or engine)
+ifeq ($(filter $(BENCH),all runtime engine registry),)
+	$(error BENCH must be all, runtime, engine or registry)
 endif
 ifneq ($(filter $(BENCH),all runtime),)
 	hack/bench-runtime.sh
 endif
 ifneq ($(filter $(BENCH),all engine),)
 	hack/bench-engine.sh
+endif
+ifneq ($(filter $(BENCH),all registry),)
+	hack/bench-registry.sh
 endif
 
 clean:

@@ -23,6 +23,7 @@ import (
 	"github.com/distribution/reference"
 	buildtypes "github.com/moby/moby/api/types/build"
 	containertypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	// Remote is an http(s) URL of the context (a tar, possibly
 	// compressed) or of a lone Dockerfile; the request body is then unused.
 	Remote string
+	// AuthConfigs are the client's registry credentials by registry
+	// (X-Registry-Config), for pulling base images.
+	AuthConfigs map[string]registry.AuthConfig
 }
 
 // Images is what the builder needs from the image store.
@@ -74,7 +78,7 @@ type Images interface {
 
 // Puller fetches an image from its registry, writing progress to out.
 type Puller interface {
-	PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, out io.Writer) error
+	PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out io.Writer) error
 }
 
 // Runner runs the containers of RUN steps.

@@ -23,6 +23,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/go-archive"
 	containertypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -194,7 +195,7 @@ func (r *run) image(ctx context.Context, name string) (digest.Digest, error) {
 		return img.ID, nil
 	}
 	ref = reference.TagNameOnly(ref)
-	if perr := r.b.cfg.Puller.PullImage(ctx, ref, r.o.Platform, r.st.pullOutput()); perr != nil {
+	if perr := r.b.cfg.Puller.PullImage(ctx, ref, r.o.Platform, r.authFor(ref), r.st.pullOutput()); perr != nil {
 		if err == nil {
 			// --pull of an image we have: a registry problem is not
 			// fatal, the local image is used.
@@ -207,6 +208,22 @@ func (r *run) image(ctx context.Context, name string) (digest.Digest, error) {
 		return "", err
 	}
 	return img.ID, nil
+}
+
+// authFor picks the client's credentials for ref's registry, under the
+// keys the docker CLI uses (Docker Hub's is its v1 index URL).
+func (r *run) authFor(ref reference.Named) *registry.AuthConfig {
+	domain := reference.Domain(ref)
+	keys := []string{domain, "https://" + domain, "http://" + domain}
+	if domain == "docker.io" {
+		keys = []string{"https://index.docker.io/v1/", "index.docker.io", "docker.io"}
+	}
+	for _, k := range keys {
+		if a, ok := r.o.AuthConfigs[k]; ok {
+			return &a
+		}
+	}
+	return nil
 }
 
 // load makes image id the current state of s.

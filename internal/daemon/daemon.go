@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/daemon/containers"
 	"github.com/berth-dev/berth/internal/daemon/images"
 	"github.com/berth-dev/berth/internal/daemon/networks"
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
@@ -31,6 +32,7 @@ import (
 	"github.com/berth-dev/berth/internal/network/ipam"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
@@ -60,6 +62,9 @@ type Daemon struct {
 	Networks   *networks.Service
 	Events     *events.Bus
 	Builder    *builder.Builder
+	// Distribution is the registry client behind pulls, pushes, logins
+	// and searches.
+	Distribution *distribution.Service
 }
 
 // Options are what the process running the daemon supplies.
@@ -126,9 +131,23 @@ func (d *Daemon) openServices(opts Options) error {
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return fmt.Errorf("temporary directory: %w", err)
 	}
-	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers, TmpDir: tmp}); err != nil {
+	regs, err := distribution.NewRegistries(distribution.Config{
+		Mirrors: d.cfg.RegistryMirrors, Insecure: d.cfg.InsecureRegistries, CertsDir: d.cfg.RegistryCertsDir,
+	})
+	if err != nil {
 		return err
 	}
+	d.Distribution, err = distribution.New(distribution.Options{
+		Root: filepath.Join(root, "image", "overlay2", "distribution"), Registries: regs, Layers: layers,
+		MaxDownloads: d.cfg.MaxConcurrentDL, MaxUploads: d.cfg.MaxConcurrentUL,
+	})
+	if err != nil {
+		return fmt.Errorf("distribution: %w", err)
+	}
+	if d.Images, err = images.New(images.Config{Images: imgs, Refs: refs, Layers: layers, TmpDir: tmp, Distribution: d.Distribution}); err != nil {
+		return err
+	}
+	d.Distribution.Recover(d.Images.HasTopLayer)
 	d.Events = events.New()
 	if d.Networks, err = d.openNetworks(); err != nil {
 		return fmt.Errorf("networks: %w", err)
@@ -245,6 +264,12 @@ func (d *Daemon) SystemVersion(context.Context) (*system.VersionResponse, error)
 	}, nil
 }
 
+// AuthenticateToRegistry answers POST /auth: the credentials are checked
+// against the registry, not stored.
+func (d *Daemon) AuthenticateToRegistry(ctx context.Context, ac *registry.AuthConfig) (string, error) {
+	return d.Distribution.Registries().Login(ctx, *ac)
+}
+
 // SystemInfo answers GET /info.
 func (d *Daemon) SystemInfo(context.Context) (*system.Info, error) {
 	var si unix.Sysinfo_t
@@ -286,6 +311,7 @@ func (d *Daemon) SystemInfo(context.Context) (*system.Info, error) {
 		OSType:             goruntime.GOOS,
 		Architecture:       machine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     d.Distribution.Registries().ServiceConfig(),
 		NCPU:               goruntime.NumCPU(),
 		MemTotal:           int64(si.Totalram) * int64(si.Unit),
 		DockerRootDir:      d.cfg.DataRoot,

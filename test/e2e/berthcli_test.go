@@ -385,7 +385,7 @@ func TestBerthCLIRun(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", "busybox", "nonexistent-cmd"},
 		{"run", "busybox", "/etc"},
-		{"run", "nosuch:img"},
+		{"run", "127.0.0.1:1/nosuch:img"},
 		{"run", "--name", "bg", "busybox"},
 		{"run", "--bogus-flag", "busybox"},
 		{"run", "--network", "nosuchnet", "busybox", "true"},
@@ -398,8 +398,8 @@ func TestBerthCLIRun(t *testing.T) {
 		"run", "busybox", "nonexistent-cmd")
 	c.expectErr(126, "berth: Error response from daemon: failed to create task for container: exec: \"/etc\": is a directory\n\nRun 'berth run --help' for more information\n",
 		"run", "busybox", "/etc")
-	c.expectErr(125, "Unable to find image 'nosuch:img' locally\nberth: Error response from daemon: cannot pull nosuch:img: pulling images from a registry is not supported yet\n\nRun 'berth run --help' for more information\n",
-		"run", "nosuch:img")
+	c.expectErr(125, "Unable to find image '127.0.0.1:1/nosuch:img' locally\nberth: Error response from daemon: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused\n\nRun 'berth run --help' for more information\n",
+		"run", "127.0.0.1:1/nosuch:img")
 	if r := c.run("run", "--bogus-flag", "busybox"); r.code != 125 {
 		t.Errorf("unknown flag: exit %d, want 125", r.code)
 	}

@@ -21,6 +21,8 @@ type dockerCLI struct {
 	t   *testing.T
 	d   *testutil.Berthd
 	bin string
+	// env is added to the daemon's environment for each command.
+	env []string
 }
 
 // newDockerCLI starts a daemon with the busybox image imported as
@@ -45,7 +47,7 @@ func (c *dockerCLI) runIn(in io.Reader, args ...string) (stdout, stderr string, 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Env = c.d.Env()
+	cmd.Env = append(c.d.Env(), c.env...)
 	cmd.Stdin = in
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

@@ -56,6 +56,9 @@ func Main(args []string) int {
 	f.String("tlskey", "", "path to the TLS key file")
 	f.StringArray("registry-mirror", nil, "preferred registry mirror")
 	f.StringArray("insecure-registry", nil, "registry that may be reached over HTTP or unverified TLS")
+	f.String("registry-certs-dir", "/etc/berth/certs.d", "directory of per-registry certificates (HOST:PORT/ca.crt, client.cert, client.key)")
+	f.Int("max-concurrent-downloads", 3, "maximum concurrent layer downloads of each pull")
+	f.Int("max-concurrent-uploads", 5, "maximum concurrent layer uploads of each push")
 	f.StringP("bridge", "b", "", `name of the default bridge interface (default "berth0")`)
 	f.String("bip", "", "address and prefix of the default bridge, e.g. 172.17.0.1/16")
 	f.String("fixed-cidr", "", "range of the default bridge's container addresses")
@@ -82,6 +85,7 @@ var flagKeys = map[string]string{
 	"log-level": "log-level", "debug": "debug", "group": "group", "tlsverify": "tlsverify",
 	"tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
+	"registry-certs-dir": "registry-certs-dir", "max-concurrent-downloads": "max-concurrent-downloads", "max-concurrent-uploads": "max-concurrent-uploads",
 	"bridge": "bridge", "bip": "bip", "fixed-cidr": "fixed-cidr", "mtu": "mtu", "allow-direct-routing": "allow-direct-routing",
 }
 
@@ -134,6 +138,12 @@ func applier(fs *pflag.FlagSet, name string) func(*config.Config) {
 			c.RegistryMirrors = arr()
 		case "insecure-registry":
 			c.InsecureRegistries = arr()
+		case "registry-certs-dir":
+			c.RegistryCertsDir = str()
+		case "max-concurrent-downloads":
+			c.MaxConcurrentDL, _ = fs.GetInt(name)
+		case "max-concurrent-uploads":
+			c.MaxConcurrentUL, _ = fs.GetInt(name)
 		case "bridge":
 			c.Bridge = str()
 		case "bip":

@@ -43,6 +43,9 @@ type Config struct {
 
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
+	// RegistryCertsDir holds per-registry certificates (berth's own key;
+	// dockerd uses /etc/docker/certs.d).
+	RegistryCertsDir string `json:"registry-certs-dir,omitempty"`
 
 	Bridge              string            `json:"bridge,omitempty"`
 	BIP                 string            `json:"bip,omitempty"`

@@ -109,9 +109,3 @@ func (s *Service) ImportImage(ctx context.Context, src io.Reader, ref reference.
 	}
 	return id, nil
 }
-
-// PullImage answers pulls: berth has no registry client yet.
-func (s *Service) PullImage(_ context.Context, ref reference.Named, _ *ocispec.Platform, _ io.Writer) error {
-	return fmt.Errorf("cannot pull %s: pulling images from a registry is not supported yet: %w",
-		reference.FamiliarString(ref), errdefs.ErrNotImplemented)
-}

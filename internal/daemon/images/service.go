@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
@@ -40,6 +41,8 @@ type Config struct {
 	// TmpDir holds archives being loaded (normally <data-root>/tmp);
 	// "" means the system's temporary directory.
 	TmpDir string
+	// Distribution pulls and pushes; nil means no registry access.
+	Distribution *distribution.Service
 }
 
 // Service implements the image backend of the API.
@@ -48,6 +51,7 @@ type Service struct {
 	refs   image.References
 	layers layer.Store
 	tmpDir string
+	dist   *distribution.Service
 
 	// mu serializes every change to images, references and the layer
 	// references the service owns.
@@ -80,7 +84,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Images == nil || cfg.Refs == nil || cfg.Layers == nil {
 		return nil, errors.New("images: the image, reference and layer stores are required")
 	}
-	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage, tmpDir: cfg.TmpDir}, nil
+	return &Service{images: cfg.Images, refs: cfg.Refs, layers: cfg.Layers, usage: cfg.Usage, tmpDir: cfg.TmpDir, dist: cfg.Distribution}, nil
 }
 
 // SetUsage sets where the service learns which containers use an image.

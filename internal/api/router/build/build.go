@@ -4,6 +4,7 @@ package build
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/distribution/reference"
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -112,6 +114,13 @@ func options(req *http.Request) (builder.Options, error) {
 			*p = n
 		}
 	}
+	if h := req.Header.Get("X-Registry-Config"); h != "" {
+		auths, err := registryConfig(h)
+		if err != nil {
+			return o, err
+		}
+		o.AuthConfigs = auths
+	}
 	o.Resources.CpusetCpus = req.Form.Get("cpusetcpus")
 	o.Resources.CpusetMems = req.Form.Get("cpusetmems")
 	return o, nil
@@ -168,4 +177,20 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 		fl.Flush()
 	}
 	return n, err
+}
+
+// registryConfig decodes X-Registry-Config: the client's credentials for
+// every registry it knows, base64 JSON keyed by registry.
+func registryConfig(h string) (map[string]registry.AuthConfig, error) {
+	raw, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		if raw, err = base64.StdEncoding.DecodeString(h); err != nil {
+			return nil, invalid("invalid X-Registry-Config header: %v", err)
+		}
+	}
+	var auths map[string]registry.AuthConfig
+	if err := json.Unmarshal(raw, &auths); err != nil {
+		return nil, invalid("invalid X-Registry-Config header: %v", err)
+	}
+	return auths, nil
 }

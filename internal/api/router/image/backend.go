@@ -7,6 +7,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/httputil"
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -18,8 +19,15 @@ type Backend interface {
 	// a one-layer image, tags it ref when ref is not nil, and returns its
 	// ID. changes are Dockerfile instructions applied to its config.
 	ImportImage(ctx context.Context, src io.Reader, ref reference.Named, platform *ocispec.Platform, comment string, changes []string) (digest.Digest, error)
-	// PullImage pulls ref, writing progress messages to out.
-	PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, out io.Writer) error
+	// PullImage pulls ref with the credentials auth (nil: anonymous),
+	// writing progress messages to out; a reference without tag or
+	// digest pulls every tag.
+	PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out io.Writer) error
+	// PushImage pushes ref (every tag of the repository when untagged),
+	// writing progress messages to out.
+	PushImage(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out io.Writer) error
+	// SearchImages searches a registry's index.
+	SearchImages(ctx context.Context, term string, limit int, filters SearchFilters, auth *registry.AuthConfig) ([]registry.SearchResult, error)
 	// Images lists images; RepoTags and RepoDigests are nil when empty.
 	Images(ctx context.Context, opts ListOptions) ([]imagetypes.Summary, error)
 	// ImageInspect describes the image name refers to.

@@ -44,6 +44,8 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.getImagesByName},
 		{Method: http.MethodPost, Path: "/images/create", Handler: r.postImagesCreate},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: r.postImagesTag},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: r.postImagesPush},
+		{Method: http.MethodGet, Path: "/images/search", Handler: r.getImagesSearch},
 		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: r.deleteImages},
 	}
 }
@@ -174,7 +176,7 @@ func (r *Router) postImagesCreate(ctx context.Context, w http.ResponseWriter, re
 
 	var err error
 	if img := req.Form.Get("fromImage"); img != "" {
-		err = r.pull(ctx, img, req.Form.Get("tag"), platform, out)
+		err = r.pull(ctx, req, img, req.Form.Get("tag"), platform, out)
 	} else {
 		err = r.importImage(ctx, req, platform, out)
 	}
@@ -187,7 +189,7 @@ func (r *Router) postImagesCreate(ctx context.Context, w http.ResponseWriter, re
 	return nil
 }
 
-func (r *Router) pull(ctx context.Context, img, tag string, platform *ocispec.Platform, out *streamWriter) error {
+func (r *Router) pull(ctx context.Context, req *http.Request, img, tag string, platform *ocispec.Platform, out *streamWriter) error {
 	// "pull -a" may send a name with a trailing ":".
 	ref, err := reference.ParseNormalizedNamed(strings.TrimSuffix(img, ":"))
 	if err != nil {
@@ -206,7 +208,11 @@ func (r *Router) pull(ctx context.Context, img, tag string, platform *ocispec.Pl
 	if reference.FamiliarName(ref) == "scratch" {
 		return fmt.Errorf("'scratch' is a reserved name: %w", errdefs.ErrPermissionDenied)
 	}
-	return r.Backend.PullImage(ctx, ref, platform, out)
+	auth, err := registryAuth(req)
+	if err != nil {
+		return err
+	}
+	return r.Backend.PullImage(ctx, ref, platform, auth, out)
 }
 
 func (r *Router) importImage(ctx context.Context, req *http.Request, platform *ocispec.Platform, out *streamWriter) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -37,7 +38,7 @@ func (f *fakeBackend) ImportImage(_ context.Context, src io.Reader, ref referenc
 	return digest.FromString("img"), nil
 }
 
-func (f *fakeBackend) PullImage(_ context.Context, ref reference.Named, p *ocispec.Platform, out io.Writer) error {
+func (f *fakeBackend) PullImage(_ context.Context, ref reference.Named, p *ocispec.Platform, _ *registry.AuthConfig, out io.Writer) error {
 	f.calls = append(f.calls, fmt.Sprintf("pull %s %v", ref, p))
 	if f.pullErr != nil && strings.Contains(ref.String(), "midway") {
 		fmt.Fprint(out, `{"status":"Pulling"}`+"\r\n")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api/server"
 	berthevents "github.com/berth-dev/berth/internal/events"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 )
 
@@ -15,6 +16,9 @@ type Backend interface {
 	SystemInfo(ctx context.Context) (*system.Info, error)
 	SystemVersion(ctx context.Context) (*system.VersionResponse, error)
 	DiskUsageBackend
+	// AuthenticateToRegistry checks credentials against a registry and
+	// returns the status to show ("Login Succeeded").
+	AuthenticateToRegistry(ctx context.Context, auth *registry.AuthConfig) (string, error)
 }
 
 // Router serves the system routes.
@@ -39,6 +43,7 @@ func (r *Router) Routes() []server.Route {
 		{Method: http.MethodGet, Path: "/info", Handler: r.info},
 		{Method: http.MethodGet, Path: "/system/df", Handler: r.systemDF},
 		{Method: http.MethodGet, Path: "/events", Handler: r.events},
+		{Method: http.MethodPost, Path: "/auth", Handler: r.postAuth},
 	}
 }
 
