@@ -47,6 +47,9 @@ type run struct {
 	cleanups []func()
 }
 
+// defaultPath is the PATH of a stage whose base image sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // stage is the state of the stage being built.
 type stage struct {
 	index int
@@ -104,6 +107,12 @@ func (r *run) buildStage(ctx context.Context, i int) (digest.Digest, error) {
 		return "", err
 	}
 	r.bases[i] = s.id
+	// Like dockerd's builder, the steps run with (and the image keeps) the
+	// default PATH when the base image has none.
+	if !slices.ContainsFunc(s.img.Config.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		s.img.Config = cloneConfig(s.img.Config)
+		s.img.Config.Env = append(s.img.Config.Env, "PATH="+defaultPath)
+	}
 	r.st.line(fmt.Sprintf(" ---> %s\n", shortID(s.id)))
 	if err := r.onbuild(ctx, s); err != nil {
 		return "", err
