@@ -92,12 +92,12 @@ func exportTree(t *testing.T, dockerBin, host, image string) map[string]exportEn
 
 // parityConfig are the config fields a build sets.
 type parityConfig struct {
-	Cmd, Entrypoint, Env, Shell []string
+	Cmd, Entrypoint, Env, Shell  []string
 	WorkingDir, User, StopSignal string
-	ExposedPorts, Volumes map[string]struct{}
-	Labels                map[string]string
-	Healthcheck           json.RawMessage
-	OnBuild               []string
+	ExposedPorts, Volumes        map[string]struct{}
+	Labels                       map[string]string
+	Healthcheck                  json.RawMessage
+	OnBuild                      []string
 }
 
 // The same Dockerfiles built by berthd and by dockerd 20.10 give the same
@@ -119,7 +119,7 @@ func TestBuildParityDockerd(t *testing.T) {
 
 	tomcat := filepath.Join(t.TempDir(), "tomcat.tar.gz")
 	targz(t, tomcat, map[string]string{
-		"apache-tomcat-8.5.47/bin/catalina.sh":      "#!/bin/sh\necho catalina \"$@\"\n",
+		"apache-tomcat-8.5.47/bin/catalina.sh":     "#!/bin/sh\necho catalina \"$@\"\n",
 		"apache-tomcat-8.5.47/webapps/ROOT/x.html": "old\n",
 		"apache-tomcat-8.5.47/conf/server.xml":     "<Server/>\n",
 	})
@@ -139,7 +139,7 @@ func TestBuildParityDockerd(t *testing.T) {
 			setup: func(dir string) { os.WriteFile(filepath.Join(dir, "apache-tomcat-8.5.47.tar.gz"), tomcatData, 0o644) }},
 		{name: "copy semantics", files: map[string]string{
 			"Dockerfile": "FROM busybox\nWORKDIR /w\nCOPY dir /d1/\nCOPY dir /d2\nCOPY f1 f2 /multi/\nCOPY f* /glob/\nCOPY f1 .\nCOPY f1 /renamed\nCOPY dir/sub/ /flat/\nCOPY link /link-copied\nADD dir /added/\n",
-			"f1": "one\n", "f2": "two\n", "dir/a": "a\n", "dir/sub/b": "b\n", "dir/sub/deep/c": "c\n"},
+			"f1":         "one\n", "f2": "two\n", "dir/a": "a\n", "dir/sub/b": "b\n", "dir/sub/deep/c": "c\n"},
 			setup: func(dir string) {
 				os.Symlink("f1", filepath.Join(dir, "link"))
 				os.Symlink("../f2", filepath.Join(dir, "dir", "rel-link"))
@@ -147,7 +147,7 @@ func TestBuildParityDockerd(t *testing.T) {
 				os.Chmod(filepath.Join(dir, "dir", "sub"), 0o700)
 			}},
 		{name: "users and ownership", files: map[string]string{
-			"f": "f\n",
+			"f":          "f\n",
 			"Dockerfile": "FROM busybox\nCOPY --chown=berth:berth f /home/berth/f\nCOPY --chown=1234:5678 f /numeric\nUSER berth\nWORKDIR /tmp/w\nRUN touch /tmp/mine\nUSER root\nRUN chown berth /tmp/w\n"}},
 		{name: "config instructions", files: map[string]string{
 			"Dockerfile": "FROM busybox\nLABEL a=b \"c d\"=\"e f\"\nVOLUME [\"/data\", \"/logs\"]\nSTOPSIGNAL SIGQUIT\nHEALTHCHECK --interval=5s --timeout=3s --retries=2 CMD true\n" +
