@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh — what berth does today, end to end, on a fresh machine (as root):
-# build berthd and the berth CLI, start a daemon, make images offline from
-# the host's static busybox, run containers with `berth` and with the
-# docker CLI, serve HTTP from a detached container and fetch the page.
+# build berthd and the berth CLI, start a daemon, make an image offline from
+# the host's static busybox, build an image from a Dockerfile on it, run
+# containers with `berth` and with the docker CLI, serve HTTP from a
+# detached container of the built image and fetch the page through a
+# published port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,9 +64,25 @@ berth run --rm busybox sh -c 'exit 3'; echo "exit code: $?"
 berth run --rm busybox no-such-command 2>&1 | grep -v -e '^$' -e '--help' ; echo "exit code: ${PIPESTATUS[0]}"
 set -e
 
+step "berth build: an image from a Dockerfile (the page, the server's command, the port)"
+B=$WORK/web
+mkdir -p "$B"
+echo '<h1>hello from a berth container, built from a Dockerfile</h1>' >"$B/index.html"
+cat >"$B/Dockerfile" <<'DOCKERFILE'
+FROM busybox
+LABEL demo=berth
+WORKDIR /www
+COPY index.html .
+RUN echo "built on $(date -u +%F)" > /www/built.txt
+EXPOSE 80
+CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
+DOCKERFILE
+berth build -t web "$B"
+berth history web
+
 PORT=$((20000 + RANDOM % 10000))
-step "serve HTTP from a detached container on the default bridge, published with -p $PORT:80"
-berth run -d --name web -p "$PORT:80" busybox httpd -f -p 80 -h /www
+step "serve HTTP from a detached container of that image on the default bridge, published with -p $PORT:80"
+berth run -d --name web -p "$PORT:80" web
 berth port web
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.1; done
 HOSTIP=$(ip -4 -o addr show scope global 2>/dev/null | awk '$2 !~ /^(berth|br-|veth|docker)/ {sub("/.*", "", $4); print $4; exit}')

@@ -96,10 +96,6 @@ type Store interface {
 	TarStream(ctx context.Context, chainID digest.Digest) (io.ReadCloser, error)
 	// Get returns a layer; errdefs.ErrNotFound if there is none.
 	Get(chainID digest.Digest) (Layer, error)
-	// Retain adds one reference to a layer that exists, as Register of
-	// the same content would (a config-only image on top of it holds its
-	// own reference).
-	Retain(chainID digest.Digest) (Layer, error)
 	// Release drops one reference to a layer. See the package
 	// documentation for when the layer leaves the disk.
 	Release(chainID digest.Digest) error

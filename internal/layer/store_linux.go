@@ -263,22 +263,6 @@ func (s *store) writeRefs(l *roLayer) error {
 	return atomicfile.WriteFile(filepath.Join(s.layerMetaDir(l.chainID), "refs"), []byte(strconv.Itoa(l.refs)), 0o644)
 }
 
-// Retain implements Store.
-func (s *store) Retain(chainID digest.Digest) (Layer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.layers[chainID]
-	if !ok {
-		return nil, fmt.Errorf("layer %s: %w", chainID, errdefs.ErrNotFound)
-	}
-	l.refs++
-	if err := s.writeRefs(l); err != nil {
-		l.refs--
-		return nil, err
-	}
-	return l.info, nil
-}
-
 // Release implements Store.
 func (s *store) Release(chainID digest.Digest) error {
 	s.mu.Lock()

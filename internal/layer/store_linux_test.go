@@ -340,20 +340,6 @@ func TestRefcounting(t *testing.T) {
 	if _, err := s.Get(id); err != nil {
 		t.Fatalf("layer gone with one reference left: %v", err)
 	}
-	// Retain adds a reference without content; the count survives a
-	// reload.
-	if l, err := s.Retain(id); err != nil || l.ChainID() != id {
-		t.Fatalf("Retain: %v, %v", l, err)
-	}
-	if r := refs(newStore(t, root), id); r != 2 {
-		t.Fatalf("refs after Retain and reload = %d, want 2", r)
-	}
-	if err := s.Release(id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Retain(digest.FromString("none")); !errdefs.IsNotFound(err) {
-		t.Errorf("Retain of an unknown layer: %v", err)
-	}
 	s.mu.Lock()
 	cacheDir := filepath.Join(root, s.layers[id].cacheID)
 	s.mu.Unlock()
