@@ -6,9 +6,10 @@
 #   make conformance  OCI runtime-tools validation: berth-runtime next to runc (root)
 #   make bench        container run latency and memory (root): the runtime
 #                     alone vs runc/crun, and the engine through the docker
-#                     CLI vs dockerd, and pull/push of a large image from a
-#                     local docker-registry vs dockerd; BENCH=runtime,
-#                     BENCH=engine or BENCH=registry runs one
+#                     CLI vs dockerd, pull/push of a large image from a
+#                     local docker-registry vs dockerd, and cold and cached
+#                     image builds vs dockerd; BENCH=runtime, BENCH=engine,
+#                     BENCH=registry or BENCH=build runs one
 #   make clean        remove bin/
 
 # Never download another Go toolchain: a dependency that needs a newer Go
@@ -60,8 +61,8 @@ conformance: build
 BENCH ?= all
 
 bench: build
-ifeq ($(filter $(BENCH),all runtime engine registry),)
-	$(error BENCH must be all, runtime, engine or registry)
+ifeq ($(filter $(BENCH),all runtime engine registry build),)
+	$(error BENCH must be all, runtime, engine, registry or build)
 endif
 ifneq ($(filter $(BENCH),all runtime),)
 	hack/bench-runtime.sh
@@ -71,6 +72,9 @@ ifneq ($(filter $(BENCH),all engine),)
 endif
 ifneq ($(filter $(BENCH),all registry),)
 	hack/bench-registry.sh
+endif
+ifneq ($(filter $(BENCH),all build),)
+	hack/bench-build.sh
 endif
 
 clean:
