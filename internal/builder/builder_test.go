@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -132,7 +133,7 @@ func TestChecksumSources(t *testing.T) {
 	write("d/a", "a")
 	write("d/b", "b")
 	sum := func() string {
-		_, s, err := checksumSources([]copySource{{path: filepath.Join(dir, "d"), name: "d", isDir: true}})
+		_, s, err := checksumSources([]copySource{{path: filepath.Join(dir, "d"), name: "d", isDir: true}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +160,7 @@ func TestChecksumSources(t *testing.T) {
 			t.Error("a change to the sources kept the checksum")
 		}
 	}
-	kind, _, _ := checksumSources([]copySource{{path: filepath.Join(dir, "d/a"), name: "a"}, {path: filepath.Join(dir, "d/b"), name: "b"}})
+	kind, _, _ := checksumSources([]copySource{{path: filepath.Join(dir, "d/a"), name: "a"}, {path: filepath.Join(dir, "d/b"), name: "b"}}, nil)
 	if kind != "multi" {
 		t.Errorf("kind %q", kind)
 	}
@@ -290,3 +291,49 @@ func TestCache(t *testing.T) {
 }
 
 var testTime = time.Unix(1600000000, 0)
+
+// The digests taken while the context streams in are those of the
+// unpacked files, and a COPY's checksum is the same with or without them.
+func TestContextDigests(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	files := []struct{ name, body string }{{"Dockerfile", "FROM busybox\n"}, {"./dir/a", "aaa"}, {"dir/b", strings.Repeat("b", 100000)}}
+	for _, f := range files {
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(f.body))
+	}
+	tw.WriteHeader(&tar.Header{Name: "dir/hard", Typeflag: tar.TypeLink, Linkname: "dir/b"})
+	tw.Close()
+	bc, err := openContext(context.Background(), t.TempDir(), &buf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	for _, name := range []string{"dir/a", "dir/b", "dir/hard"} {
+		p := filepath.Join(bc.root, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, ok := bc.known(p, int64(len(data)))
+		want := sha256.Sum256(data)
+		if !ok || !bytes.Equal(sum, want[:]) {
+			t.Errorf("%s: digest %x (%v), want %x", name, sum, ok, want)
+		}
+		if _, ok := bc.known(p, int64(len(data))+1); ok {
+			t.Errorf("%s: a digest for another size", name)
+		}
+	}
+	if _, ok := bc.known(filepath.Join(bc.root, "..", "x"), 0); ok {
+		t.Error("a digest outside the context")
+	}
+	src := []copySource{{path: filepath.Join(bc.root, "dir"), name: "dir", isDir: true}}
+	_, withKnown, err := checksumSources(src, bc.known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, without, _ := checksumSources(src, nil)
+	if withKnown != without {
+		t.Errorf("checksum with recorded digests %s, reading the files %s", withKnown, without)
+	}
+}

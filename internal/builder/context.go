@@ -5,12 +5,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -27,6 +29,62 @@ type buildContext struct {
 	dir        string // the temporary directory holding root
 	root       string
 	dockerfile []byte
+	// sums are the digests of the context's regular files by path.
+	sums map[string]fileSum
+}
+
+// fileSum is the size and sha256 of a file's contents.
+type fileSum struct {
+	size int64
+	sum  [sha256.Size]byte
+}
+
+// hashTarFiles reads a tar stream to its end and returns the digests of
+// its regular files (hard links share their target's). A stream the tar
+// reader rejects yields what was read so far: the unpacker reports the
+// error.
+func hashTarFiles(r io.Reader) map[string]fileSum {
+	defer io.Copy(io.Discard, r)
+	out := map[string]fileSum{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return out
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
+		switch h.Typeflag {
+		case tar.TypeReg:
+			d := sha256.New()
+			n, err := io.Copy(d, tr)
+			if err != nil {
+				return out
+			}
+			fs := fileSum{size: n}
+			d.Sum(fs.sum[:0])
+			out[name] = fs
+		case tar.TypeLink:
+			if t, ok := out[path.Clean(strings.TrimPrefix(h.Linkname, "/"))]; ok {
+				out[name] = t
+			}
+		default:
+			delete(out, name)
+		}
+	}
+}
+
+// known returns the digest taken while unpacking of the context file at
+// host path p, if p is one and still has that size.
+func (bc *buildContext) known(p string, size int64) ([]byte, bool) {
+	rel, err := filepath.Rel(bc.root, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, false
+	}
+	fs, ok := bc.sums[filepath.ToSlash(rel)]
+	if !ok || fs.size != size {
+		return nil, false
+	}
+	return fs.sum[:], true
 }
 
 // openContext unpacks the context tar src below tmpRoot and reads the
@@ -53,7 +111,15 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 	// Ownership in the context does not matter: COPY and ADD give files
 	// to root or to their --chown. Entries leaving the directory ("../",
 	// links through symlinks) are refused by the unpacker.
-	if err := archive.Untar(r, bc.root, &archive.TarOptions{NoLchown: true}); err != nil {
+	// The files' digests are taken as the context streams in, on the
+	// second core, so that a cached COPY needs no second read.
+	pr, pw := io.Pipe()
+	sums := make(chan map[string]fileSum, 1)
+	go func() { sums <- hashTarFiles(pr) }()
+	err = archive.Untar(io.TeeReader(r, pw), bc.root, &archive.TarOptions{NoLchown: true})
+	pw.Close()
+	bc.sums = <-sums
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, userError("the build context is not a valid tar archive: %v", err)
 		}

@@ -98,7 +98,11 @@ func (r *run) copyStep(ctx context.Context, s *stage, q copyRequest) error {
 		return userError("When using %s with more than one source file, the destination must be a directory and end with a /", q.verb())
 	}
 
-	kind, sum, err := checksumSources(srcs)
+	var known func(string, int64) ([]byte, bool)
+	if q.from == "" {
+		known = r.ctx.known
+	}
+	kind, sum, err := checksumSources(srcs, known)
 	if err != nil {
 		return err
 	}
@@ -362,7 +366,9 @@ func (r *run) download(ctx context.Context, src string, q copyRequest) (copySour
 // types, modes, link targets and contents (not times, as Docker's cache
 // does not either). kind is Docker's word for the history: file, dir or
 // multi.
-func checksumSources(srcs []copySource) (kind, sum string, err error) {
+//
+// known, when not nil, gives the content digests of files taken earlier.
+func checksumSources(srcs []copySource, known func(path string, size int64) ([]byte, bool)) (kind, sum string, err error) {
 	h := sha256.New()
 	for _, s := range srcs {
 		fmt.Fprintf(h, "source %q archive=%v download=%v\n", s.name, s.archive, s.download)
@@ -375,10 +381,10 @@ func checksumSources(srcs []copySource) (kind, sum string, err error) {
 					return err
 				}
 				rel, _ := filepath.Rel(s.path, p)
-				return hashEntry(h, p, rel)
+				return hashEntry(h, p, rel, known)
 			})
 		default:
-			err = hashEntry(h, s.path, ".")
+			err = hashEntry(h, s.path, ".", known)
 		}
 		if err != nil {
 			return "", "", err
@@ -395,7 +401,7 @@ func checksumSources(srcs []copySource) (kind, sum string, err error) {
 	return kind, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashEntry(h hash.Hash, p, rel string) error {
+func hashEntry(h hash.Hash, p, rel string, known func(string, int64) ([]byte, bool)) error {
 	st, err := os.Lstat(p)
 	if err != nil {
 		return err
@@ -409,15 +415,23 @@ func hashEntry(h hash.Hash, p, rel string) error {
 		}
 		fmt.Fprintf(h, " -> %q", t)
 	case st.Mode().IsRegular():
+		if known != nil {
+			if sum, ok := known(p, st.Size()); ok {
+				h.Write(sum)
+				break
+			}
+		}
 		f, err := os.Open(p)
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(h, f)
+		d := sha256.New()
+		_, err = io.Copy(d, f)
 		f.Close()
 		if err != nil {
 			return err
 		}
+		h.Write(d.Sum(nil))
 	}
 	io.WriteString(h, "\n")
 	return nil
