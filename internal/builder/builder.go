@@ -161,7 +161,9 @@ func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *strea
 	if err != nil {
 		return "", err
 	}
-	defer bc.Close()
+	// Removing a large context takes a while: the client need not wait
+	// for it (a daemon that stops first clears the directory at start).
+	defer func() { go bc.Close() }()
 
 	df, err := parseDockerfile(bc.dockerfile)
 	if err != nil {

@@ -113,11 +113,11 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 	// links through symlinks) are refused by the unpacker.
 	// The files' digests are taken as the context streams in, on the
 	// second core, so that a cached COPY needs no second read.
-	pr, pw := io.Pipe()
+	tee := newChunkTee()
 	sums := make(chan map[string]fileSum, 1)
-	go func() { sums <- hashTarFiles(pr) }()
-	err = archive.Untar(io.TeeReader(r, pw), bc.root, &archive.TarOptions{NoLchown: true})
-	pw.Close()
+	go func() { sums <- hashTarFiles(tee) }()
+	err = archive.Untar(tee.source(r), bc.root, &archive.TarOptions{NoLchown: true})
+	tee.close()
 	bc.sums = <-sums
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -303,4 +303,48 @@ func fetchRemote(ctx context.Context, url string, st *stream) (_ io.ReadCloser, 
 	tw.Write(data)
 	tw.Close()
 	return io.NopCloser(&buf), true, nil
+}
+
+// chunkTee passes what a reader yields to a second consumer through a
+// buffered queue of copies, so that the two run side by side instead of
+// in lock step as with io.Pipe.
+type chunkTee struct {
+	ch   chan []byte
+	cur  []byte
+	done bool
+}
+
+func newChunkTee() *chunkTee { return &chunkTee{ch: make(chan []byte, 256)} }
+
+// source wraps r: every read is also queued for the second consumer.
+func (t *chunkTee) source(r io.Reader) io.Reader { return teeSource{r: r, t: t} }
+
+type teeSource struct {
+	r io.Reader
+	t *chunkTee
+}
+
+func (s teeSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.t.ch <- append([]byte(nil), p[:n]...)
+	}
+	return n, err
+}
+
+// close ends the second consumer's stream.
+func (t *chunkTee) close() { close(t.ch) }
+
+// Read is the second consumer's side.
+func (t *chunkTee) Read(p []byte) (int, error) {
+	for len(t.cur) == 0 {
+		c, ok := <-t.ch
+		if !ok {
+			return 0, io.EOF
+		}
+		t.cur = c
+	}
+	n := copy(p, t.cur)
+	t.cur = t.cur[n:]
+	return n, nil
 }
