@@ -40,6 +40,8 @@ type fakeLayer struct {
 	chain, diffID, parent digest.Digest
 	tar                   []byte
 	refs, children        int
+	// unsynced: registered by RegisterNoSync, Sync not called yet.
+	unsynced bool
 }
 
 func (l *fakeLayer) ChainID() digest.Digest { return l.chain }
@@ -49,7 +51,15 @@ func (l *fakeLayer) Size() int64            { return int64(len(l.tar)) }
 
 func newFakeLayers() *fakeLayers { return &fakeLayers{layers: map[digest.Digest]*fakeLayer{}} }
 
-func (s *fakeLayers) Register(_ context.Context, diff io.Reader, parent digest.Digest) (layer.Layer, error) {
+func (s *fakeLayers) Register(ctx context.Context, diff io.Reader, parent digest.Digest) (layer.Layer, error) {
+	l, err := s.RegisterNoSync(ctx, diff, parent)
+	if err != nil {
+		return nil, err
+	}
+	return l, s.Sync(l.ChainID())
+}
+
+func (s *fakeLayers) RegisterNoSync(_ context.Context, diff io.Reader, parent digest.Digest) (layer.Layer, error) {
 	data, err := io.ReadAll(diff)
 	if err != nil {
 		return nil, err
@@ -66,7 +76,7 @@ func (s *fakeLayers) Register(_ context.Context, diff io.Reader, parent digest.D
 		l.refs++
 		return l, nil
 	}
-	l := &fakeLayer{chain: chain, diffID: diffID, parent: parent, tar: data, refs: 1}
+	l := &fakeLayer{chain: chain, diffID: diffID, parent: parent, tar: data, refs: 1, unsynced: true}
 	s.layers[chain] = l
 	if parent != "" {
 		s.layers[parent].children++
@@ -82,6 +92,27 @@ func (s *fakeLayers) TarStream(_ context.Context, chain digest.Digest) (io.ReadC
 		return nil, errdefs.ErrNotFound
 	}
 	return io.NopCloser(bytes.NewReader(l.tar)), nil
+}
+
+func (s *fakeLayers) Sync(chain digest.Digest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := s.layers[chain]; l != nil; l = s.layers[l.parent] {
+		l.unsynced = false
+	}
+	return nil
+}
+
+// synced reports whether the layer chain and its parents are synced.
+func (s *fakeLayers) synced(chain digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := s.layers[chain]; l != nil; l = s.layers[l.parent] {
+		if l.unsynced {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *fakeLayers) Get(chain digest.Digest) (layer.Layer, error) {
@@ -179,6 +210,9 @@ func (f *fakeImages) HasImage(id digest.Digest) bool {
 func (f *fakeImages) CommitPulled(raw []byte, ref reference.Named, canonical reference.Canonical, heldTop bool) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.layers.synced(topOf(raw)) {
+		return false, fmt.Errorf("image names layer %s before it is synced", topOf(raw))
+	}
 	id := digest.FromBytes(raw)
 	_, existed := f.configs[id]
 	if heldTop {

@@ -9,7 +9,8 @@
 //	<root>/<cacheID>/lower         "l/<short>:l/<short>..." of its parents, nearest first
 //	<root>/l/<short>               symlink to ../<cacheID>/diff
 //	<root>/layers/sha256/<hex>/    metadata of the layer whose ChainID is sha256:<hex>:
-//	    diff, parent, size, cache-id, refs, tar-split.json.gz
+//	    diff, parent, size, cache-id, refs, tar-split.json.gz, and
+//	    unsynced while a layer registered by RegisterNoSync is not synced
 //	<root>/<id>/{diff,work,merged,link,lower}   read-write layer of container <id>
 //	<root>/mounts/<id>/parent      metadata of that read-write layer
 //	<root>/tmp/                    layers being unpacked; emptied by New
@@ -88,7 +89,20 @@ type Store interface {
 	// Register unpacks an uncompressed layer tar on top of parent ("" for
 	// a base layer) and stores it under its ChainID, with one reference.
 	// Registering a layer that exists only adds a reference.
+	// The layer's files are durable before its metadata is.
 	Register(ctx context.Context, diff io.Reader, parent digest.Digest) (Layer, error)
+	// RegisterNoSync is Register without waiting for the layer's files to
+	// reach the disk, for a caller registering several layers in a row:
+	// the layer is usable at once, also as a parent, but stays unsynced
+	// until Sync, and a crash before then removes it at the next New.
+	// Whatever durably names an unsynced layer syncs it first (Register
+	// on it or of it, CreateRW on it); a caller that records it elsewhere,
+	// as an image does, calls Sync before.
+	RegisterNoSync(ctx context.Context, diff io.Reader, parent digest.Digest) (Layer, error)
+	// Sync makes the layer chainID and its parents durable, with one sync
+	// of the file system for all of those still unsynced; a no-op when
+	// none is.
+	Sync(chainID digest.Digest) error
 	// TarStream returns the uncompressed tar of a layer byte for byte as
 	// it was registered (its digest is the DiffID), rebuilt from the
 	// layer's files and the tar-split record Register keeps. Reading the

@@ -58,7 +58,18 @@ func (s *store) CreateRW(ctx context.Context, id string, parent digest.Digest) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	// The read-write layer's metadata names its parent: the parent must
+	// be durable first.
+	for {
+		if err := s.Sync(parent); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if p := s.layers[parent]; p == nil || !s.unsyncedChain(p) {
+			break
+		}
+		s.mu.Unlock()
+	}
 	defer s.mu.Unlock()
 	if _, ok := s.rws[id]; ok {
 		return nil, fmt.Errorf("read-write layer %s: %w", id, errdefs.ErrAlreadyExists)

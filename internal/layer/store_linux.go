@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
-	archive "github.com/moby/go-archive"
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -28,6 +27,10 @@ const (
 	layersDir = "layers/sha256"
 	mountsDir = "mounts"
 	tmpDir    = "tmp"
+
+	// unsyncedFile, in a layer's metadata directory, marks a layer whose
+	// files may not be durable: New removes such a layer.
+	unsyncedFile = "unsynced"
 
 	// shortIDLength is the length of the names in <root>/l. Each lower
 	// layer costs len("l/")+shortIDLength+1 bytes of mount options.
@@ -46,6 +49,11 @@ type roLayer struct {
 	children int // layers whose parent this is
 	rw       int // read-write layers on this one
 	pending  int // registrations in progress on this one
+
+	// unsynced marks a layer registered by RegisterNoSync whose files
+	// may not be on disk yet; its metadata directory holds unsyncedFile
+	// until Sync.
+	unsynced bool
 }
 
 // chain is the lowerdir list, relative to the store root, of a layer
@@ -59,6 +67,10 @@ func (l *roLayer) chain() string {
 
 type store struct {
 	root string
+
+	// syncMu serializes Sync, so that concurrent pulls share a sync
+	// rather than queue several.
+	syncMu sync.Mutex
 
 	mu     sync.Mutex
 	layers map[digest.Digest]*roLayer
@@ -116,7 +128,30 @@ func (s *store) Layers() []Layer {
 }
 
 // Register implements Store.
-func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Digest) (_ Layer, retErr error) {
+func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Digest) (Layer, error) {
+	l, err := s.register(ctx, diff, parent, true)
+	if err != nil {
+		return nil, err
+	}
+	// Stacked on (or found as) a layer still unsynced: it, its parents
+	// and so this one become durable together.
+	if err := s.Sync(l.ChainID()); err != nil {
+		_ = s.Release(l.ChainID())
+		return nil, err
+	}
+	return l, nil
+}
+
+// RegisterNoSync implements Store.
+func (s *store) RegisterNoSync(ctx context.Context, diff io.Reader, parent digest.Digest) (Layer, error) {
+	return s.register(ctx, diff, parent, false)
+}
+
+// register unpacks and stores a layer. With durable, the layer's files are
+// synced before its metadata is written, as Register promises, unless a
+// parent is still unsynced (then the caller syncs the chain); without, the
+// layer is stored unsynced.
+func (s *store) register(ctx context.Context, diff io.Reader, parent digest.Digest, durable bool) (_ Layer, retErr error) {
 	var p *roLayer
 	if parent != "" {
 		if err := parent.Validate(); err != nil {
@@ -150,30 +185,7 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 		return nil, err
 	}
 
-	digester := digest.SHA256.Digester()
-	rec, err := recordSplit(&ctxReader{ctx: ctx, r: diff})
-	if err != nil {
-		return nil, err
-	}
-	tee := io.TeeReader(rec, digester.Hash())
-	err = inPrivateFS(func() error {
-		// Modes come from the archive alone.
-		unix.Umask(0)
-		return archive.UntarUncompressed(tee, diffDir, &archive.TarOptions{
-			WhiteoutFormat: archive.OverlayWhiteoutFormat,
-		})
-	})
-	if err != nil {
-		rec.abort()
-		return nil, fmt.Errorf("unpack layer: %w", err)
-	}
-	// The DiffID covers the whole stream, including the end-of-archive
-	// padding the tar reader does not consume.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		rec.abort()
-		return nil, fmt.Errorf("read layer: %w", err)
-	}
-	split, err := rec.finish()
+	diffID, split, err := unpack(ctx, diff, diffDir)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +193,6 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 	if err != nil {
 		return nil, err
 	}
-	diffID := digester.Digest()
 	chainID := NextChainID(parent, diffID)
 
 	short := newShortID()
@@ -195,9 +206,12 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 			return nil, err
 		}
 	}
-	// The layer's files must be on disk before the metadata names it.
-	if err := syncFS(s.root); err != nil {
-		return nil, err
+	// The layer's files must be on disk before metadata without
+	// unsyncedFile names it.
+	if durable {
+		if err := syncFS(s.root); err != nil {
+			return nil, err
+		}
 	}
 
 	s.mu.Lock()
@@ -231,6 +245,8 @@ func (s *store) Register(ctx context.Context, diff io.Reader, parent digest.Dige
 		short:   short,
 		lower:   lower,
 		refs:    1,
+		// Durable metadata may name a layer only once its parents are.
+		unsynced: !durable || (p != nil && s.unsyncedChain(p)),
 	}
 	if err := s.writeLayerMeta(l, split); err != nil {
 		return nil, err
@@ -256,11 +272,79 @@ func (s *store) writeLayerMeta(l *roLayer, split []byte) error {
 	if l.parent != "" {
 		files["parent"] = l.parent.String()
 	}
+	if l.unsynced {
+		files[unsyncedFile] = ""
+	}
 	return writeDirAtomic(s.layerMetaDir(l.chainID), files)
 }
 
 func (s *store) writeRefs(l *roLayer) error {
 	return atomicfile.WriteFile(filepath.Join(s.layerMetaDir(l.chainID), "refs"), []byte(strconv.Itoa(l.refs)), 0o644)
+}
+
+// unsyncedChain reports whether l or one of its parents is unsynced.
+// Called with s.mu held.
+func (s *store) unsyncedChain(l *roLayer) bool {
+	for ; l != nil; l = s.layers[l.parent] {
+		if l.unsynced {
+			return true
+		}
+	}
+	return false
+}
+
+// Sync implements Store.
+//
+// Crash safety: an unsynced layer's metadata directory holds unsyncedFile,
+// and New removes such a layer, so after a crash the store never names a
+// layer whose files may be lost. Sync first syncs the whole file system,
+// which makes durable every file of the layers found unsynced (all written
+// before they were registered, so before this sync), and only then removes
+// their markers, parents first, each removal synced before the next: a
+// layer loses its marker only after its files and its parents' are
+// durable, and never before its parent loses its own.
+func (s *store) Sync(chainID digest.Digest) error {
+	s.mu.Lock()
+	none := !s.unsyncedChain(s.layers[chainID])
+	s.mu.Unlock()
+	if none {
+		// Without waiting for another caller's sync.
+		return nil
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	var pending []*roLayer
+	for l := s.layers[chainID]; l != nil; l = s.layers[l.parent] {
+		if l.unsynced {
+			pending = append(pending, l)
+		}
+	}
+	s.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	if err := syncFS(s.root); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(pending) - 1; i >= 0; i-- {
+		l := pending[i]
+		if !l.unsynced || s.layers[l.chainID] != l {
+			// Synced or removed meanwhile.
+			continue
+		}
+		meta := s.layerMetaDir(l.chainID)
+		if err := os.Remove(filepath.Join(meta, unsyncedFile)); err != nil {
+			return err
+		}
+		if err := syncDir(meta); err != nil {
+			return err
+		}
+		l.unsynced = false
+	}
+	return nil
 }
 
 // Release implements Store.
@@ -336,6 +420,14 @@ func (s *store) load() error {
 	for _, e := range entries {
 		chainID := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
 		if chainID.Validate() != nil {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(s.layerMetaDir(chainID), unsyncedFile)); err == nil {
+			// Registered without sync and never synced: its files may
+			// be incomplete. Its directory goes with the orphans.
+			if err := removeDirAtomic(s.layerMetaDir(chainID)); err != nil {
+				return err
+			}
 			continue
 		}
 		l, err := s.loadLayer(chainID)
@@ -574,20 +666,6 @@ func newShortID() string {
 	b := make([]byte, 20)
 	rand.Read(b)
 	return base32.StdEncoding.EncodeToString(b)[:shortIDLength]
-}
-
-// ctxReader fails reads once ctx is done, so that a cancelled Register
-// stops unpacking.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // dirSize is the size of the regular files below dir, each hard-linked

@@ -522,3 +522,92 @@ func TestDeepChain(t *testing.T) {
 		t.Errorf("%d layers left, want %d", n, depth-1)
 	}
 }
+
+// unsyncedOnDisk reports whether a layer's metadata carries the unsynced
+// marker.
+func unsyncedOnDisk(t *testing.T, s *store, chainID digest.Digest) bool {
+	t.Helper()
+	_, err := os.Lstat(filepath.Join(s.layerMetaDir(chainID), unsyncedFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestRegisterNoSync(t *testing.T) {
+	root := storeRoot(t)
+	ctx := context.Background()
+	s := newStore(t, root)
+	baseTar := mkTar(t, entry{name: "a", body: "A"})
+	topTar := mkTar(t, entry{name: "b", body: "BB"})
+	noSync := func(s *store, data []byte, parent digest.Digest) Layer {
+		t.Helper()
+		l, err := s.RegisterNoSync(ctx, bytes.NewReader(data), parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+
+	// Never synced: gone after a restart, files and all.
+	base := noSync(s, baseTar, "")
+	top := noSync(s, topTar, base.ChainID())
+	if !unsyncedOnDisk(t, s, base.ChainID()) || !unsyncedOnDisk(t, s, top.ChainID()) {
+		t.Fatal("layers registered without sync are not marked")
+	}
+	if l, err := s.Get(top.ChainID()); err != nil || l.Parent() != base.ChainID() {
+		t.Fatalf("an unsynced layer is usable at once: %v %v", l, err)
+	}
+	s2 := newStore(t, root)
+	if n := len(s2.Layers()); n != 0 {
+		t.Fatalf("%d unsynced layers survived a restart", n)
+	}
+	for _, e := range listDir(t, root) {
+		if e != linkDir && e != "layers" && e != mountsDir && e != tmpDir {
+			t.Errorf("left behind: %s", e)
+		}
+	}
+	if l := listDir(t, filepath.Join(root, linkDir)); len(l) != 0 {
+		t.Errorf("links left behind: %v", l)
+	}
+
+	// Synced through the top layer: both kept.
+	base = noSync(s2, baseTar, "")
+	top = noSync(s2, topTar, base.ChainID())
+	if err := s2.Sync(top.ChainID()); err != nil {
+		t.Fatal(err)
+	}
+	if unsyncedOnDisk(t, s2, base.ChainID()) || unsyncedOnDisk(t, s2, top.ChainID()) {
+		t.Fatal("Sync left a marker")
+	}
+	s3 := newStore(t, root)
+	if n := len(s3.Layers()); n != 2 {
+		t.Fatalf("%d synced layers reloaded, want 2", n)
+	}
+	if !bytes.Equal(tarStreamBytes(t, s3, top.ChainID()), topTar) {
+		t.Fatal("TarStream after reload differs")
+	}
+
+	// Register on an unsynced parent syncs it; so does CreateRW.
+	mid := noSync(s3, mkTar(t, entry{name: "c", body: "C"}), top.ChainID())
+	last := register(t, s3, mkTar(t, entry{name: "d", body: "D"}), mid.ChainID())
+	if unsyncedOnDisk(t, s3, mid.ChainID()) || unsyncedOnDisk(t, s3, last.ChainID()) {
+		t.Error("Register on an unsynced parent left it unsynced")
+	}
+	other := noSync(s3, mkTar(t, entry{name: "e", body: "E"}), top.ChainID())
+	if _, err := s3.CreateRW(ctx, "rw", other.ChainID()); err != nil {
+		t.Fatal(err)
+	}
+	if unsyncedOnDisk(t, s3, other.ChainID()) {
+		t.Error("CreateRW on an unsynced layer left it unsynced")
+	}
+	// Register of a layer that exists unsynced syncs it.
+	again := noSync(s3, mkTar(t, entry{name: "f", body: "F"}), "")
+	register(t, s3, mkTar(t, entry{name: "f", body: "F"}), "")
+	if unsyncedOnDisk(t, s3, again.ChainID()) {
+		t.Error("Register of an unsynced layer left it unsynced")
+	}
+	if err := s3.ReleaseRW("rw"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+	"github.com/vbatts/tar-split/archive/tar"
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 	"golang.org/x/sys/unix"
@@ -23,45 +24,76 @@ import (
 // (the format Docker keeps in the same place).
 const tarSplitFile = "tar-split.json.gz"
 
-// splitRecorder records the tar-split metadata of a layer tar while the
-// stream passes through it.
-type splitRecorder struct {
-	buf  bytes.Buffer
-	gz   *gzip.Writer
-	r    io.ReadCloser
-	done <-chan error
-}
-
-// recordSplit returns a recorder whose reader yields r's bytes unchanged.
-func recordSplit(r io.Reader) (*splitRecorder, error) {
-	rec := &splitRecorder{}
-	rec.gz = gzip.NewWriter(&rec.buf)
-	var err error
-	rec.r, rec.done, err = asm.NewInputTarStreamWithDone(r, storage.NewJSONPacker(rec.gz), nil)
-	if err != nil {
+// recordSplit reads a layer tar to its end and returns its tar-split
+// record, gzipped. It parses the stream as tar-split's
+// asm.NewInputTarStream does, minus the pipe that function hands the
+// bytes on through: the unpack pipeline hands them on itself.
+func recordSplit(r io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	p := storage.NewJSONPacker(gz)
+	fp := storage.NewDiscardFilePutter()
+	tr := tar.NewReader(r)
+	tr.RawAccounting = true
+	segment := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		_, err := p.AddEntry(storage.Entry{Type: storage.SegmentType, Payload: b})
+		return err
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			// The end-of-archive blocks.
+			if err := segment(tr.RawBytes()); err != nil {
+				return nil, err
+			}
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if hdr == nil {
+			break
+		}
+		if err := segment(tr.RawBytes()); err != nil {
+			return nil, err
+		}
+		var crc []byte
+		if hdr.Size > 0 {
+			if _, crc, err = fp.Put(hdr.Name, tr); err != nil {
+				return nil, err
+			}
+		}
+		e := storage.Entry{Type: storage.FileType, Size: hdr.Size, Payload: crc}
+		e.SetName(hdr.Name)
+		if _, err := p.AddEntry(e); err != nil {
+			return nil, err
+		}
+		if err := segment(tr.RawBytes()); err != nil {
+			return nil, err
+		}
+	}
+	// Whatever follows the end-of-archive blocks is kept too, so that the
+	// rebuilt tar has the DiffID of the whole stream.
+	pad := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(pad)
+		if err := segment(pad[:n]); err != nil {
+			return nil, err
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := gz.Close(); err != nil {
 		return nil, err
 	}
-	return rec, nil
-}
-
-func (rec *splitRecorder) Read(p []byte) (int, error) { return rec.r.Read(p) }
-
-// finish waits for the recorder to see the end of the stream and returns
-// the compressed metadata. The stream must have been read to its end.
-func (rec *splitRecorder) finish() ([]byte, error) {
-	if err := <-rec.done; err != nil {
-		return nil, fmt.Errorf("record layer tar: %w", err)
-	}
-	if err := rec.gz.Close(); err != nil {
-		return nil, err
-	}
-	return rec.buf.Bytes(), nil
-}
-
-// abort stops the recorder after a failure of the consumer.
-func (rec *splitRecorder) abort() {
-	rec.r.Close()
-	<-rec.done
+	return buf.Bytes(), nil
 }
 
 // TarStream implements Store.

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -158,5 +159,92 @@ func TestTarStreamKeepsLayerUntilClosed(t *testing.T) {
 	rc.Close()
 	if _, err := s.Get(l.ChainID()); !errdefs.IsNotFound(err) {
 		t.Errorf("layer still there after the stream closed: %v", err)
+	}
+}
+
+// tarStreamBytes reads a layer's TarStream to its end.
+func tarStreamBytes(t *testing.T, s Store, chainID digest.Digest) []byte {
+	t.Helper()
+	rc, err := s.TarStream(context.Background(), chainID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("TarStream of %s: %v", chainID, err)
+	}
+	return got
+}
+
+// failingReader returns data, then err.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+func TestRegisterLargeAndFailing(t *testing.T) {
+	root := storeRoot(t)
+	ctx := context.Background()
+	s := newStore(t, root)
+	// Payloads spanning several unpack chunks, unaligned, with padding
+	// after the end-of-archive blocks.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	big := bytes.Repeat([]byte("0123456789abcdef"), (3*chunkSize+12345)/16)
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{"big", big}, {"small", []byte("s")}, {"big2", big[:chunkSize+1]}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(f.body))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(f.body)
+	}
+	tw.Close()
+	buf.Write(make([]byte, 5000))
+	data := buf.Bytes()
+
+	l := register(t, s, data, "")
+	if l.DiffID() != digest.FromBytes(data) {
+		t.Errorf("DiffID %s, want the digest of the whole stream", l.DiffID())
+	}
+	if !bytes.Equal(tarStreamBytes(t, s, l.ChainID()), data) {
+		t.Fatal("TarStream of a large layer differs")
+	}
+
+	boom := errors.New("boom")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		r    io.Reader
+		want error
+	}{
+		{"truncated", ctx, bytes.NewReader(data[:2*chunkSize+100]), nil},
+		{"not a tar", ctx, bytes.NewReader(bytes.Repeat([]byte("garbage!"), 1000)), nil},
+		{"read error", ctx, &failingReader{data: data[:chunkSize+7], err: boom}, boom},
+		{"cancelled", cancelled, bytes.NewReader(data), context.Canceled},
+	} {
+		_, err := s.Register(tc.ctx, tc.r, "")
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: Register error %v, want %v", tc.name, err, tc.want)
+		}
+		if n := len(s.Layers()); n != 1 {
+			t.Errorf("%s: %d layers", tc.name, n)
+		}
+		if left := listDir(t, filepath.Join(root, tmpDir)); len(left) != 0 {
+			t.Errorf("%s: left in tmp: %v", tc.name, left)
+		}
 	}
 }
