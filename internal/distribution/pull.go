@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
@@ -372,7 +374,8 @@ func (p *puller) pullLayers(ctx context.Context, descs []v1.Descriptor, diffIDs 
 		_ = p.s.metadata.Add(diffIDs[i], BlobSource{Digest: blobs[i], SourceRepository: source, MediaType: string(descs[i].MediaType)})
 	}
 	if have == n {
-		return false, nil
+		// Layers present may be another pull's, not yet synced.
+		return false, p.s.layers.Sync(chains[n-1])
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -428,6 +431,13 @@ func (p *puller) pullLayers(ctx context.Context, descs []v1.Descriptor, diffIDs 
 		_ = p.s.metadata.Add(diffIDs[i], BlobSource{Digest: blobs[i], SourceRepository: source, MediaType: string(descs[i].MediaType)})
 		p.opts.Progress.Status(shortID(blobs[i]), "Pull complete")
 		parent = chains[i]
+	}
+	// The layers were registered without waiting for the disk: one sync
+	// makes them all durable before the image names them. It comes after
+	// every downloaded blob is removed, so the blobs' data, never synced,
+	// need not be written at all.
+	if err := p.s.layers.Sync(held); err != nil {
+		return false, err
 	}
 	held = ""
 	return true, nil
@@ -530,12 +540,12 @@ func (p *puller) register(ctx context.Context, file string, blob, diffID, parent
 	}
 	id := shortID(blob)
 	pr := newProgressReader(f, p.opts.Progress, id, "Extracting", 0, st.Size())
-	tar, err := compression.DecompressStream(pr)
+	tar, err := decompress(pr)
 	if err != nil {
 		return fmt.Errorf("failed to register layer: %w", err)
 	}
 	defer tar.Close()
-	l, err := p.s.layers.Register(ctx, tar, parent)
+	l, err := p.s.layers.RegisterNoSync(ctx, tar, parent)
 	if err != nil {
 		return fmt.Errorf("failed to register layer: %w", err)
 	}
@@ -544,4 +554,22 @@ func (p *puller) register(ctx context.Context, file string, blob, diffID, parent
 		return fmt.Errorf("failed to register layer: layer %s has DiffID %s, the image configuration says %s", blob, l.DiffID(), diffID)
 	}
 	return nil
+}
+
+// gzipMagic starts every gzip stream (with the deflate method).
+var gzipMagic = []byte{0x1f, 0x8b, 0x08}
+
+// decompress returns the tar of a layer blob. Gzip, the usual format, is
+// read with klauspost/compress, in process and faster than compress/gzip;
+// the other formats (zstd, and plain tar) as go-archive detects them.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, err := br.Peek(len(gzipMagic)); err == nil && bytes.Equal(magic, gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return zr, nil
+	}
+	return compression.DecompressStream(br)
 }
