@@ -25,10 +25,16 @@ const MaxLine = 16 * 1024
 // Writer appends log entries to a json-file log. It is safe for concurrent
 // use: each entry reaches the file with a single write(2) on a file opened
 // with O_APPEND, so concurrent writers, even in other processes, never
-// interleave entries. It does not sync the file.
+// interleave entries. Within one Writer, entries reach the file in the
+// order of their times (a time earlier than the last one written is raised
+// to it), so that readers may stop at the first entry past --until. It
+// does not sync the file.
 type Writer struct {
 	f    *os.File
 	path string
+
+	mu   sync.Mutex
+	last time.Time
 }
 
 // NewWriter opens path for appending, creating it with mode 0640 if needed.
@@ -40,8 +46,7 @@ func NewWriter(path string) (*Writer, error) {
 	return &Writer{f: f, path: path}, nil
 }
 
-// bufPool holds encoding buffers, so that concurrent writers need no lock
-// while they encode.
+// bufPool holds encoding buffers.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // maxPooled keeps buffers of huge entries out of the pool.
@@ -51,8 +56,14 @@ const maxPooled = 256 * 1024
 // for stream ("stdout" or "stderr") at time t.
 func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 	bp := bufPool.Get().(*[]byte)
+	w.mu.Lock()
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.last = t
 	buf := appendEntry((*bp)[:0], stream, p, t)
 	_, err := w.f.Write(buf)
+	w.mu.Unlock()
 	if cap(buf) <= maxPooled {
 		*bp = buf
 		bufPool.Put(bp)
