@@ -309,31 +309,50 @@ func TestContextDigests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bc.Close()
-	for _, name := range []string{"dir/a", "dir/b", "dir/hard"} {
-		p := filepath.Join(bc.root, name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, ok := bc.known(p, int64(len(data)))
-		want := sha256.Sum256(data)
-		if !ok || !bytes.Equal(sum, want[:]) {
-			t.Errorf("%s: digest %x (%v), want %x", name, sum, ok, want)
-		}
-		if _, ok := bc.known(p, int64(len(data))+1); ok {
-			t.Errorf("%s: a digest for another size", name)
+	want := map[string]string{"dir/a": "aaa", "dir/b": strings.Repeat("b", 100000), "dir/hard": strings.Repeat("b", 100000)}
+	check := func(materialized bool) {
+		for name, body := range want {
+			p := filepath.Join(bc.root, name)
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) != len(body) || (materialized && string(data) != body) {
+				t.Errorf("%s (materialized %v): %d bytes %q…", name, materialized, len(data), data[:min(len(data), 8)])
+			}
+			sum, ok := bc.known(p, int64(len(body)))
+			wantSum := sha256.Sum256([]byte(body))
+			if !ok || !bytes.Equal(sum, wantSum[:]) {
+				t.Errorf("%s: digest %x (%v), want %x", name, sum, ok, wantSum)
+			}
+			if _, ok := bc.known(p, int64(len(body))+1); ok {
+				t.Errorf("%s: a digest for another size", name)
+			}
 		}
 	}
-	if _, ok := bc.known(filepath.Join(bc.root, "..", "x"), 0); ok {
-		t.Error("a digest outside the context")
+	// Files have their sizes but not yet their bytes; the Dockerfile
+	// was read from memory.
+	if string(bc.dockerfile) != "FROM busybox\n" {
+		t.Errorf("Dockerfile %q", bc.dockerfile)
 	}
+	if data, _ := os.ReadFile(filepath.Join(bc.root, "dir/a")); string(data) != "\x00\x00\x00" {
+		t.Errorf("file written before it was needed: %q", data)
+	}
+	check(false)
 	src := []copySource{{path: filepath.Join(bc.root, "dir"), name: "dir", isDir: true}}
-	_, withKnown, err := checksumSources(src, bc.known)
+	_, lazy, err := checksumSources(src, bc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, without, _ := checksumSources(src, nil)
-	if withKnown != without {
-		t.Errorf("checksum with recorded digests %s, reading the files %s", withKnown, without)
+	if err := bc.materialize(); err != nil {
+		t.Fatal(err)
+	}
+	check(true)
+	if _, ok := bc.known(filepath.Join(bc.root, "..", "x"), 0); ok {
+		t.Error("a digest outside the context")
+	}
+	_, read, _ := checksumSources(src, nil)
+	if lazy != read {
+		t.Errorf("checksum with recorded digests %s, reading the files %s", lazy, read)
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/go-archive"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+	"golang.org/x/sys/unix"
 )
 
 // buildContext is a build context unpacked in a private directory, with
@@ -31,46 +33,19 @@ type buildContext struct {
 	dockerfile []byte
 	// sums are the digests of the context's regular files by path.
 	sums map[string]fileSum
+	// index and data hold a context kept in memory, whose files get their
+	// contents from data when something first reads them.
+	index        *tarIndex
+	data         []byte
+	once         sync.Once
+	materialized bool
+	matErr       error
 }
 
 // fileSum is the size and sha256 of a file's contents.
 type fileSum struct {
 	size int64
 	sum  [sha256.Size]byte
-}
-
-// hashTarFiles reads a tar stream to its end and returns the digests of
-// its regular files (hard links share their target's). A stream the tar
-// reader rejects yields what was read so far: the unpacker reports the
-// error.
-func hashTarFiles(r io.Reader) map[string]fileSum {
-	defer io.Copy(io.Discard, r)
-	out := map[string]fileSum{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return out
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
-		switch h.Typeflag {
-		case tar.TypeReg:
-			d := sha256.New()
-			n, err := io.Copy(d, tr)
-			if err != nil {
-				return out
-			}
-			fs := fileSum{size: n}
-			d.Sum(fs.sum[:0])
-			out[name] = fs
-		case tar.TypeLink:
-			if t, ok := out[path.Clean(strings.TrimPrefix(h.Linkname, "/"))]; ok {
-				out[name] = t
-			}
-		default:
-			delete(out, name)
-		}
-	}
 }
 
 // known returns the digest taken while unpacking of the context file at
@@ -108,17 +83,32 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 		return nil, err
 	}
 	defer r.Close()
-	// Ownership in the context does not matter: COPY and ADD give files
-	// to root or to their --chown. Entries leaving the directory ("../",
-	// links through symlinks) are refused by the unpacker.
-	// The files' digests are taken as the context streams in, on the
-	// second core, so that a cached COPY needs no second read.
+	// The context is indexed (names, headers, where each file's bytes are,
+	// their digests) on the second core while it streams in.
 	tee := newChunkTee()
-	sums := make(chan map[string]fileSum, 1)
-	go func() { sums <- hashTarFiles(tee) }()
-	err = archive.Untar(tee.source(r), bc.root, &archive.TarOptions{NoLchown: true})
-	tee.close()
-	bc.sums = <-sums
+	indexed := make(chan *tarIndex, 1)
+	go func() { indexed <- indexTar(tee) }()
+	in := tee.source(r)
+	var mem bytes.Buffer
+	n, err := io.CopyN(&mem, in, maxMemoryContext+1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		tee.close()
+		<-indexed
+		return nil, fmt.Errorf("reading the build context: %w", err)
+	}
+	if n > maxMemoryContext {
+		// Too large to keep in memory: unpacked to disk as it comes.
+		err = archive.Untar(io.MultiReader(&mem, in), bc.root, untarOptions)
+		tee.close()
+		bc.sums = (<-indexed).sums
+		bc.materialized = true
+	} else {
+		tee.close()
+		bc.index = <-indexed
+		bc.sums = bc.index.sums
+		bc.data = mem.Bytes()
+		err = bc.unpackSkeleton()
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, userError("the build context is not a valid tar archive: %v", err)
@@ -129,9 +119,9 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	if bc.dockerfile, err = readInContext(bc.root, dockerfile); err != nil {
+	if bc.dockerfile, err = bc.readFile(dockerfile); err != nil {
 		if errors.Is(err, fs.ErrNotExist) && dockerfile == "Dockerfile" {
-			bc.dockerfile, err = readInContext(bc.root, "dockerfile")
+			bc.dockerfile, err = bc.readFile("dockerfile")
 		}
 		if err != nil {
 			return nil, userError("Cannot locate specified Dockerfile: %s", dockerfile)
@@ -141,6 +131,200 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 		return nil, err
 	}
 	return bc, nil
+}
+
+// maxMemoryContext is the largest context kept in memory and unpacked
+// lazily; larger ones are unpacked to disk as they arrive.
+const maxMemoryContext = 256 << 20
+
+// Ownership in the context does not matter: COPY and ADD give files to
+// root or to their --chown. Entries leaving the directory ("../", links
+// through symlinks) are refused by the unpacker.
+var untarOptions = &archive.TarOptions{NoLchown: true}
+
+// tarIndex is what indexTar learnt of a context tar.
+type tarIndex struct {
+	entries []tarEntry
+	sums    map[string]fileSum
+	// files maps a name to the entry holding its bytes.
+	files map[string]int
+}
+
+// tarEntry is one entry of a context tar; for a regular file, where its
+// bytes are in the stream.
+type tarEntry struct {
+	hdr    tar.Header
+	offset int64
+}
+
+// indexTar reads a tar stream to its end and returns its entries and the
+// digests of its regular files (hard links share their target's). A
+// stream the tar reader rejects yields what was read so far: unpacking
+// reports the error.
+func indexTar(r io.Reader) *tarIndex {
+	cr := &countReader{r: r}
+	defer io.Copy(io.Discard, cr)
+	idx := &tarIndex{sums: map[string]fileSum{}, files: map[string]int{}}
+	tr := tar.NewReader(cr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return idx
+		}
+		e := tarEntry{hdr: *h, offset: cr.n}
+		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
+		switch h.Typeflag {
+		case tar.TypeReg:
+			d := sha256.New()
+			n, err := io.Copy(d, tr)
+			if err != nil {
+				return idx
+			}
+			fs := fileSum{size: n}
+			d.Sum(fs.sum[:0])
+			idx.sums[name] = fs
+			idx.files[name] = len(idx.entries)
+		case tar.TypeLink:
+			target := path.Clean(strings.TrimPrefix(h.Linkname, "/"))
+			if t, ok := idx.sums[target]; ok {
+				idx.sums[name] = t
+				idx.files[name] = idx.files[target]
+			}
+		default:
+			delete(idx.sums, name)
+			delete(idx.files, name)
+		}
+		idx.entries = append(idx.entries, e)
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// unpackSkeleton unpacks the context without the contents of its files:
+// directories, links, and every regular file at its size but as a hole
+// (its mode and times as in the tar). What COPY needs for its cache key
+// (names, modes, sizes, the digests of the index) is there at once; the
+// bytes are written by materialize, when a step first reads them.
+func (bc *buildContext) unpackSkeleton() error {
+	var skel bytes.Buffer
+	tw := tar.NewWriter(&skel)
+	for _, e := range bc.index.entries {
+		h := e.hdr
+		if h.Typeflag == tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := archive.Untar(&skel, bc.root, untarOptions); err != nil {
+		return err
+	}
+	return bc.eachFile(func(f *os.File, e tarEntry) error {
+		return f.Truncate(e.hdr.Size)
+	})
+}
+
+// eachFile calls fn, in tar order, with every regular file of the index
+// that is still in the context (.dockerignore removes some), opened for
+// writing, then gives the file back its time from the tar.
+func (bc *buildContext) eachFile(fn func(*os.File, tarEntry) error) error {
+	for _, e := range bc.index.entries {
+		if e.hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := path.Clean(strings.TrimPrefix(e.hdr.Name, "/"))
+		p, err := scopedPath(bc.root, name)
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(bc.root, p); filepath.ToSlash(rel) != name {
+			// Written through a symlink of the context: the digests
+			// by name would not describe what is on disk.
+			bc.sums = nil
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st, err := f.Stat()
+		if err == nil && st.Mode().IsRegular() {
+			err = fn(f, e)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		mt := unix.NsecToTimespec(e.hdr.ModTime.UnixNano())
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{mt, mt}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// materialize writes the contents of the context's files, once, before
+// anything reads them.
+func (bc *buildContext) materialize() error {
+	bc.once.Do(func() {
+		if bc.materialized || bc.index == nil {
+			return
+		}
+		bc.matErr = bc.eachFile(func(f *os.File, e tarEntry) error {
+			if e.offset+e.hdr.Size > int64(len(bc.data)) {
+				return fmt.Errorf("build context: %s is cut short", e.hdr.Name)
+			}
+			_, err := f.WriteAt(bc.data[e.offset:e.offset+e.hdr.Size], 0)
+			return err
+		})
+		bc.materialized = true
+		bc.data = nil
+	})
+	return bc.matErr
+}
+
+// readFile reads a file of the context by name (symlinks resolve inside
+// the context), from memory while the files are not written yet.
+func (bc *buildContext) readFile(name string) ([]byte, error) {
+	p, err := scopedPath(bc.root, name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(p); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fs.ErrNotExist
+	}
+	if !bc.materialized && bc.index != nil {
+		rel, _ := filepath.Rel(bc.root, p)
+		if i, ok := bc.index.files[filepath.ToSlash(rel)]; ok {
+			e := bc.index.entries[i]
+			if e.offset+e.hdr.Size <= int64(len(bc.data)) {
+				return bc.data[e.offset : e.offset+e.hdr.Size], nil
+			}
+		}
+		if err := bc.materialize(); err != nil {
+			return nil, err
+		}
+	}
+	return os.ReadFile(p)
 }
 
 // readInContext reads a file of the context; symlinks resolve inside it.
@@ -163,15 +347,14 @@ func readInContext(root, name string) ([]byte, error) {
 // does before sending a context: a client that sends everything gets the
 // same build.
 func (bc *buildContext) applyDockerignore() error {
-	f, err := os.Open(filepath.Join(bc.root, ".dockerignore"))
+	data, err := bc.readFile(".dockerignore")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	patterns, err := ignorefile.ReadAll(f)
-	f.Close()
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
 		return userError("reading .dockerignore: %v", err)
 	}

@@ -73,6 +73,12 @@ func (r *run) copyStep(ctx context.Context, s *stage, q copyRequest) error {
 			return err
 		}
 	}
+	if q.from == "" && q.add {
+		// ADD looks into local files to tell archives from the rest.
+		if err := r.ctx.materialize(); err != nil {
+			return err
+		}
+	}
 	srcs, err := r.resolveSources(ctx, root, q)
 	if err != nil {
 		return err
@@ -98,9 +104,9 @@ func (r *run) copyStep(ctx context.Context, s *stage, q copyRequest) error {
 		return userError("When using %s with more than one source file, the destination must be a directory and end with a /", q.verb())
 	}
 
-	var known func(string, int64) ([]byte, bool)
+	var known digests
 	if q.from == "" {
-		known = r.ctx.known
+		known = r.ctx
 	}
 	kind, sum, err := checksumSources(srcs, known)
 	if err != nil {
@@ -113,6 +119,11 @@ func (r *run) copyStep(ctx context.Context, s *stage, q copyRequest) error {
 	}
 	if err := r.ensureImage(ctx, s); err != nil {
 		return err
+	}
+	if q.from == "" {
+		if err := r.ctx.materialize(); err != nil {
+			return err
+		}
 	}
 	return r.layerStep(ctx, s, createdBy, key, func(rootfs string) (bool, error) {
 		c := &copier{rootfs: rootfs, mode: mode, modeSet: modeSet}
@@ -368,7 +379,7 @@ func (r *run) download(ctx context.Context, src string, q copyRequest) (copySour
 // multi.
 //
 // known, when not nil, gives the content digests of files taken earlier.
-func checksumSources(srcs []copySource, known func(path string, size int64) ([]byte, bool)) (kind, sum string, err error) {
+func checksumSources(srcs []copySource, known digests) (kind, sum string, err error) {
 	h := sha256.New()
 	for _, s := range srcs {
 		fmt.Fprintf(h, "source %q archive=%v download=%v\n", s.name, s.archive, s.download)
@@ -401,7 +412,16 @@ func checksumSources(srcs []copySource, known func(path string, size int64) ([]b
 	return kind, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashEntry(h hash.Hash, p, rel string, known func(string, int64) ([]byte, bool)) error {
+// digests are file digests taken before, for files whose bytes may not
+// be written yet.
+type digests interface {
+	// known returns the digest of the file at p if it was taken.
+	known(p string, size int64) ([]byte, bool)
+	// materialize makes every file's bytes readable.
+	materialize() error
+}
+
+func hashEntry(h hash.Hash, p, rel string, known digests) error {
 	st, err := os.Lstat(p)
 	if err != nil {
 		return err
@@ -416,9 +436,12 @@ func hashEntry(h hash.Hash, p, rel string, known func(string, int64) ([]byte, bo
 		fmt.Fprintf(h, " -> %q", t)
 	case st.Mode().IsRegular():
 		if known != nil {
-			if sum, ok := known(p, st.Size()); ok {
+			if sum, ok := known.known(p, st.Size()); ok {
 				h.Write(sum)
 				break
+			}
+			if err := known.materialize(); err != nil {
+				return err
 			}
 		}
 		f, err := os.Open(p)
