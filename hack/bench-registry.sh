@@ -29,6 +29,9 @@
 #   DOCKER=docker  the docker CLI
 #   DOCKERD=dockerd  the comparison daemon; "" (or not installed) skips it
 #   BERTHD=bin/berthd
+#
+# The daemon plumbing (start, cleanup) is hack/lib/engines.sh, shared with
+# bench-engine.sh and bench-build.sh.
 set -euo pipefail
 export LC_ALL=C
 
@@ -40,80 +43,26 @@ DOCKER=${DOCKER:-docker}
 DOCKERD=${DOCKERD-dockerd}
 BERTHD=${BERTHD:-$REPO/bin/berthd}
 
-die() {
-	echo "bench-registry.sh: $*" >&2
-	exit 2
-}
+# shellcheck source-path=SCRIPTDIR source=lib/engines.sh
+. "$REPO/hack/lib/engines.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 3 ] || die "RUNS must be a number >= 3"
 [[ "$LAYERS" =~ ^[0-9]+$ ]] && [ "$LAYERS" -ge 1 ] || die "LAYERS must be a number >= 1"
 [[ "$LAYER_MB" =~ ^[0-9]+$ ]] && [ "$LAYER_MB" -ge 1 ] || die "LAYER_MB must be a number >= 1"
-[ -x "$BERTHD" ] || die "$BERTHD not found: run 'make build' first"
-DOCKER=$(command -v "$DOCKER") || die "docker CLI not found"
+find_engines
 REGISTRY=$(command -v docker-registry) || die "docker-registry not found: apt-get install docker-registry"
 command -v curl >/dev/null || die "curl not found"
-DOCKERD_PATH=""
-if [ -n "$DOCKERD" ]; then DOCKERD_PATH=$(command -v "$DOCKERD" || true); fi
 
-NAMES=(berthd)
-HOSTS=()
-PIDS=()
 REG_PID=""
-TMP=""
-CLEANING=0
-BENCH_BRIDGE=brbench$((RANDOM % 1000))
-
-dc() {
-	local j=$1
-	shift
-	DOCKER_HOST=${HOSTS[$j]} "$DOCKER" "$@"
-}
-
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$? j p
-	[ "$CLEANING" = 1 ] && return
-	CLEANING=1
-	trap '' INT TERM
-	for j in "${!PIDS[@]}"; do
-		stop_pid "${PIDS[$j]}"
-	done
+# cleanup_first_hook: run by cleanup (hack/lib/engines.sh) before the daemons.
+cleanup_first_hook() {
 	stop_pid "$REG_PID"
-	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-		# containerd and shims of the bench's dockerd.
-		for p in /proc/[0-9]*; do
-			[ "${p#/proc/}" = "$$" ] && continue
-			tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$TMP/" && kill -KILL "${p#/proc/}" 2>/dev/null
-		done
-		sleep 0.2
-		awk -v p="$TMP/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
-			sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-		rm -rf --one-file-system "$TMP" || echo "bench-registry.sh: could not remove $TMP" >&2
-	fi
-	ip link del "$BENCH_BRIDGE" 2>/dev/null || true
-	if command -v nft >/dev/null; then nft delete table inet "berth_$BENCH_BRIDGE" 2>/dev/null || true; fi
-	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-TMP=$(mktemp -d /tmp/berth-rbench.XXXXXX)
-chmod 0755 "$TMP"
-export DOCKER_CONFIG=$TMP/cli
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-mkdir -p "$DOCKER_CONFIG"
+make_tmp berth-rbench
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 REG=127.0.0.1:$PORT
@@ -183,47 +132,6 @@ make_image() {
 	rm -rf "$d"
 }
 
-wait_ping() {
-	local j=$1 log=$2 i
-	for ((i = 0; i < 300; i++)); do
-		dc "$j" version --format '{{.Server.Version}}' >/dev/null 2>&1 && return 0
-		kill -0 "${PIDS[$j]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	tail -n 20 "$log" >&2
-	die "${NAMES[$j]} did not start"
-}
-
-start_berthd() {
-	local d=$TMP/b
-	mkdir -p "$d"
-	echo '{}' >"$d/daemon.json"
-	HOSTS[0]=unix://$d/berthd.sock
-	"$BERTHD" -H "${HOSTS[0]}" --data-root "$d/data" --exec-root "$d/exec" --bridge "$BENCH_BRIDGE" \
-		--pidfile "$d/berthd.pid" --config-file "$d/daemon.json" >"$d/berthd.log" 2>&1 </dev/null &
-	PIDS[0]=$!
-	wait_ping 0 "$d/berthd.log"
-}
-
-start_dockerd() {
-	local d=$TMP/d
-	mkdir -p "$d"
-	echo '{}' >"$d/daemon.json"
-	NAMES[1]=dockerd
-	HOSTS[1]=unix://$d/docker.sock
-	local args=(-H "${HOSTS[1]}" --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid"
-		--config-file "$d/daemon.json" --bridge=none --iptables=false --ip-masq=false --ip-forward=false --log-level=warn)
-	if [ -S /run/containerd/containerd.sock ]; then
-		unshare -m --propagation private -- sh -c \
-			'mount -t tmpfs -o size=1m tmpfs /run/containerd && exec "$0" "$@"' \
-			"$DOCKERD_PATH" "${args[@]}" >"$d/dockerd.log" 2>&1 </dev/null &
-	else
-		"$DOCKERD_PATH" "${args[@]}" >"$d/dockerd.log" 2>&1 </dev/null &
-	fi
-	PIDS[1]=$!
-	wait_ping 1 "$d/dockerd.log"
-}
-
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -239,9 +147,10 @@ pull_sample() {
 	elapsed "$t0" "$t1"
 }
 
+# push_sample J N: run after start_registry (in this shell, which owns the
+# registry process).
 push_sample() {
 	local j=$1 n=$2 t0 t1
-	start_registry
 	dc "$j" tag "$IMAGE" "$REG/pushed$n:latest"
 	t0=$(now)
 	dc "$j" push "$REG/pushed$n:latest" >/dev/null
@@ -253,29 +162,23 @@ push_sample() {
 start_registry
 echo "== image: $LAYERS layers x $LAYER_MB MiB of random data (gzip -1) in docker-registry at $REG"
 make_image
-start_berthd
-ENGINES=(0)
+start_daemons
 if [ -n "$DOCKERD_PATH" ]; then
-	start_dockerd
-	ENGINES=(0 1)
 	echo "== engines: berthd ($("$BERTHD" --version 2>/dev/null | head -1)) and $("$DOCKERD_PATH" --version)"
 else
 	echo "== engines: berthd only (no dockerd)"
 fi
 
 declare -A SAMPLES
-for j in "${ENGINES[@]}"; do pull_sample "$j" >/dev/null; done
+for j in "${!NAMES[@]}"; do pull_sample "$j" >/dev/null; done
 for ((r = 0; r < RUNS; r++)); do
-	order=("${ENGINES[@]}")
-	if ((r % 2)) && [ ${#ENGINES[@]} = 2 ]; then order=(1 0); fi
-	for j in "${order[@]}"; do
+	for j in $(order "$r"); do
 		SAMPLES[pull$j]+="$(pull_sample "$j") "
 	done
 done
 for ((r = 0; r < RUNS; r++)); do
-	order=("${ENGINES[@]}")
-	if ((r % 2)) && [ ${#ENGINES[@]} = 2 ]; then order=(1 0); fi
-	for j in "${order[@]}"; do
+	for j in $(order "$r"); do
+		start_registry
 		SAMPLES[push$j]+="$(push_sample "$j" "$r$j") "
 	done
 done
@@ -284,11 +187,11 @@ echo
 printf '%-6s %-8s %10s   %s\n' workload engine "median s" samples
 for w in pull push; do
 	declare -A MED=()
-	for j in "${ENGINES[@]}"; do
+	for j in "${!NAMES[@]}"; do
 		MED[$j]=$(tr ' ' '\n' <<<"${SAMPLES[$w$j]}" | grep . | median)
 		printf '%-6s %-8s %10s   %s\n' "$w" "${NAMES[$j]}" "${MED[$j]}" "${SAMPLES[$w$j]}"
 	done
-	if [ ${#ENGINES[@]} = 2 ]; then
+	if [ ${#NAMES[@]} = 2 ]; then
 		printf '%-6s ratio berthd/dockerd: %s\n' "$w" "$(awk -v a="${MED[0]}" -v b="${MED[1]}" 'BEGIN { printf "%.2f", a / b }')"
 	fi
 done

@@ -38,10 +38,9 @@ WARMUP=${WARMUP:-3}
 PRIVATE_NS=${BENCH_PRIVATE_NS:-auto}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() {
-	echo "bench-runtime.sh: $*" >&2
-	exit 2
-}
+# die, make_rootfs and stats; no daemons here.
+# shellcheck source-path=SCRIPTDIR source=lib/engines.sh
+. "$REPO/hack/lib/engines.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 20 ] || die "RUNS must be a number >= 20"
@@ -119,7 +118,9 @@ for arg in "$@"; do
 done
 
 TMP=""
-cleanup() {
+# cleanup_runtimes (the EXIT trap): delete a container a runtime left, then
+# unmount and remove TMP.
+cleanup_runtimes() {
 	local j
 	for j in "${!CMDS[@]}"; do
 		if "${CMDS[$j]}" state "bench-$$-$j" >/dev/null 2>&1; then
@@ -132,36 +133,15 @@ cleanup() {
 		rm -rf --one-file-system "$TMP"
 	fi
 }
-trap cleanup EXIT
+trap cleanup_runtimes EXIT
 trap 'exit 130' INT TERM
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 chmod 0755 "$TMP"
 BUNDLE=$TMP/bundle
 
-# make_rootfs DIR: a busybox root filesystem from the host's static busybox.
-make_rootfs() {
-	local dir=$1 bb="" c a
-	for c in /usr/bin/busybox /bin/busybox; do
-		[ -x "$c" ] && bb=$c && break
-	done
-	[ -n "$bb" ] || die "no busybox: apt-get install busybox-static"
-	if command -v file >/dev/null && ! file -L "$bb" | grep -q 'statically linked'; then
-		die "$bb is not statically linked: apt-get install busybox-static"
-	fi
-	mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,dev,etc,proc,sys,run,var,root,tmp}
-	chmod 1777 "$dir/tmp"
-	chmod 0700 "$dir/root"
-	cp "$bb" "$dir/bin/busybox"
-	for a in $("$dir/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$dir/bin/$a"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
-	echo bench >"$dir/etc/hostname"
-}
-
 make_rootfs "$BUNDLE/rootfs"
+echo bench >"$BUNDLE/rootfs/etc/hostname"
 cat >"$BUNDLE/config.json" <<'EOF'
 {
 	"ociVersion": "1.0.2",
@@ -262,20 +242,6 @@ for ((i = 0; i < RUNS; i++)); do
 		echo $((${t1/./} - ${t0/./})) >>"$TMP/samples.$j"
 	done
 done
-
-# stats FILE prints "n median p90 min max" in ms from samples in µs;
-# p90 is the nearest-rank percentile.
-stats() {
-	sort -n "$1" | awk '
-		{ v[NR] = $1 }
-		END {
-			n = NR
-			if (n == 0) { print "0 nan nan nan nan"; exit }
-			med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			k = int(0.9 * n); if (k < 0.9 * n) k++; if (k < 1) k = 1
-			printf "%d %.1f %.1f %.1f %.1f\n", n, med / 1000, v[k] / 1000, v[1] / 1000, v[n] / 1000
-		}'
-}
 
 echo
 printf '%-20s %6s %10s %10s %10s %10s\n' RUNTIME RUNS MEDIAN_MS P90_MS MIN_MS MAX_MS

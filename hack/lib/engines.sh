@@ -1,16 +1,19 @@
 # shellcheck shell=bash
 # hack/lib/engines.sh - the daemon plumbing of the engine benchmarks
-# (bench-engine.sh, bench-build.sh): berthd, and dockerd when it is
-# installed, side by side on private sockets, data roots and exec roots in
-# a temporary directory, the docker CLI against each, alternating timed
-# samples, and a cleanup that removes everything, also on failure or Ctrl-C.
+# (bench-engine.sh, bench-build.sh, bench-registry.sh): berthd, and dockerd
+# when it is installed, side by side on private sockets, data roots and exec
+# roots in a temporary directory, the docker CLI against each, alternating
+# timed samples, and a cleanup that removes everything, also on failure or
+# Ctrl-C. bench-runtime.sh uses only die, make_rootfs and stats.
 #
 # Sourced after `set -euo pipefail`; the script sets first:
 #   REPO     the repository
 #   BERTHD   the berthd binary
 #   DOCKER   the docker CLI (a command name or path)
 #   DOCKERD  the comparison daemon ("" skips it)
-# and may define cleanup_hook, which cleanup runs after the daemons are gone.
+# and may define cleanup_first_hook, which cleanup runs before it stops the
+# daemons (to stop the script's own processes), and cleanup_hook, which it
+# runs after the daemons are gone.
 # Typical use:
 #   find_engines; trap cleanup EXIT; trap 'exit 130' INT TERM
 #   make_tmp NAME; start_engines; print_engines; import_busybox IMAGE
@@ -63,15 +66,10 @@ pids_under() {
 # stops; cleanup removes it).
 BENCH_BRIDGE=bbench$((RANDOM % 1000))
 
-# stop_engine J: remove engine J's containers through it, then stop it.
-stop_engine() {
-	local j=$1 pid=${PIDS[$1]} ids i
+# stop_pid PID: stop a child process: SIGTERM, up to 20 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	ids=$(timeout 30 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" ps -aq 2>/dev/null) || ids=""
-	if [ -n "$ids" ]; then
-		# shellcheck disable=SC2086 # one argument per container ID
-		timeout 60 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
-	fi
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 200; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -81,15 +79,30 @@ stop_engine() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# cleanup (the EXIT trap): stop the engines, kill what survived them,
-# unmount and remove TMP, the bridge, berthd's firewall table, whatever
-# cleanup_hook removes, and the cgroups dockerd created; exit with the
-# script's status.
+# stop_engine J: remove engine J's containers through it, then stop it.
+stop_engine() {
+	local j=$1 pid=${PIDS[$1]} ids
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	ids=$(timeout 30 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" ps -aq 2>/dev/null) || ids=""
+	if [ -n "$ids" ]; then
+		# shellcheck disable=SC2086 # one argument per container ID
+		timeout 60 env DOCKER_HOST="${HOSTS[$j]}" "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
+	fi
+	stop_pid "$pid"
+}
+
+# cleanup (the EXIT trap): run cleanup_first_hook, stop the engines, kill
+# what survived them, unmount and remove TMP, the bridge, berthd's firewall
+# table, whatever cleanup_hook removes, and the cgroups dockerd created;
+# exit with the script's status.
 cleanup() {
 	local rc=$? j pid
 	[ "$CLEANING" = 1 ] && return
 	CLEANING=1
 	trap '' INT TERM
+	if declare -F cleanup_first_hook >/dev/null; then
+		cleanup_first_hook || true
+	fi
 	for j in "${!PIDS[@]}"; do
 		stop_engine "$j"
 	done
@@ -127,9 +140,10 @@ make_tmp() {
 	mkdir -p "$DOCKER_CONFIG"
 }
 
-# busybox root filesystem tarball from the host's static busybox.
-make_tarball() {
-	local dir=$TMP/rootfs bb="" c a
+# make_rootfs DIR: a busybox root filesystem in DIR from the host's static
+# busybox (bin/busybox, a symlink per applet, /etc/passwd and /etc/group).
+make_rootfs() {
+	local dir=$1 bb="" c a
 	for c in /usr/bin/busybox /bin/busybox; do
 		[ -x "$c" ] && bb=$c && break
 	done
@@ -146,8 +160,13 @@ make_tarball() {
 	done
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
-	tar -C "$dir" --numeric-owner -cf "$TMP/busybox.tar" .
-	rm -rf "$dir"
+}
+
+# make_tarball: that root filesystem as the tarball $TMP/busybox.tar.
+make_tarball() {
+	make_rootfs "$TMP/rootfs"
+	tar -C "$TMP/rootfs" --numeric-owner -cf "$TMP/busybox.tar" .
+	rm -rf "$TMP/rootfs"
 }
 
 # wait_ping J LOG [soft]: wait until engine J answers (30 s); with "soft" a
@@ -224,14 +243,19 @@ note_docker_cgroups() {
 	done
 }
 
-# start_engines: the busybox tarball, berthd, and dockerd when installed.
-start_engines() {
-	make_tarball
+# start_daemons: berthd, and dockerd when installed.
+start_daemons() {
 	start_berthd
 	if [ -n "$DOCKERD_PATH" ]; then
 		note_docker_cgroups
 		start_dockerd 1
 	fi
+}
+
+# start_engines: the busybox tarball, berthd, and dockerd when installed.
+start_engines() {
+	make_tarball
+	start_daemons
 }
 
 # print_engines: the machine, the CLI and the engines, as "# " lines.
