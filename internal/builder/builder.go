@@ -107,6 +107,7 @@ type Config struct {
 type Builder struct {
 	cfg   Config
 	cache *cache
+	store *ctxStore
 }
 
 // New returns a builder over cfg; the cache index is read from Root.
@@ -123,7 +124,11 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{cfg: cfg, cache: c}, nil
+	store, err := newCtxStore(filepath.Join(cfg.Root, "context-files"), maxContextStore)
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{cfg: cfg, cache: c, store: store}, nil
 }
 
 // Build reads a build context (a tar, possibly compressed) from src and
@@ -157,13 +162,18 @@ func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *strea
 			o.Dockerfile = ""
 		}
 	}
-	bc, err := openContext(ctx, filepath.Join(b.cfg.Root, "tmp"), src, o.Dockerfile)
+	bc, err := openContext(ctx, filepath.Join(b.cfg.Root, "tmp"), b.store, src, o.Dockerfile)
 	if err != nil {
 		return "", err
 	}
 	// Removing a large context takes a while: the client need not wait
 	// for it (a daemon that stops first clears the directory at start).
-	defer func() { go bc.Close() }()
+	defer func() {
+		go func() {
+			bc.keep()
+			bc.Close()
+		}()
+	}()
 
 	df, err := parseDockerfile(bc.dockerfile)
 	if err != nil {
@@ -252,11 +262,23 @@ func userError(format string, args ...any) error {
 
 func trimNL(s string) string { return strings.TrimRight(s, "\n") }
 
+// maxContextStore bounds the files kept from earlier contexts.
+const maxContextStore = 1 << 30
+
+// HaveContextFiles tells which of ds berthd keeps from earlier contexts:
+// a client may send those as digests (POST /build/context/have).
+func (b *Builder) HaveContextFiles(_ context.Context, ds []digest.Digest) []digest.Digest {
+	return b.store.Have(ds)
+}
+
 // PruneCache forgets every cached step. The images of earlier builds stay
 // until `image prune` removes them: the build cache of the classic
 // builder is those images.
 func (b *Builder) PruneCache(context.Context) (*buildtypes.CachePruneReport, error) {
 	if err := b.cache.clear(); err != nil {
+		return nil, err
+	}
+	if err := b.store.clear(); err != nil {
 		return nil, err
 	}
 	return &buildtypes.CachePruneReport{CachesDeleted: []string{}}, nil

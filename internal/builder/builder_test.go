@@ -212,7 +212,7 @@ func TestOpenContext(t *testing.T) {
 		return &buf
 	}
 	tmp := t.TempDir()
-	bc, err := openContext(context.Background(), tmp, mk(tar.Header{Name: "sub/Dockerfile.dev", Typeflag: tar.TypeReg, Mode: 0o644}), "sub/Dockerfile.dev")
+	bc, err := openContext(context.Background(), tmp, nil, mk(tar.Header{Name: "sub/Dockerfile.dev", Typeflag: tar.TypeReg, Mode: 0o644}), "sub/Dockerfile.dev")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,16 +223,16 @@ func TestOpenContext(t *testing.T) {
 	if _, err := os.Stat(bc.dir); !errors.Is(err, os.ErrNotExist) {
 		t.Error("context left behind")
 	}
-	_, err = openContext(context.Background(), tmp, mk(tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644}), "")
+	_, err = openContext(context.Background(), tmp, nil, mk(tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644}), "")
 	if err == nil || !strings.Contains(err.Error(), "Cannot locate specified Dockerfile: Dockerfile") {
 		t.Errorf("missing Dockerfile: %v", err)
 	}
 	// A Dockerfile symlinked out of the context is read inside it.
-	_, err = openContext(context.Background(), tmp, mk(tar.Header{Name: "Dockerfile", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}), "")
+	_, err = openContext(context.Background(), tmp, nil, mk(tar.Header{Name: "Dockerfile", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}), "")
 	if err == nil {
 		t.Error("a Dockerfile symlinked outside the context was read")
 	}
-	_, err = openContext(context.Background(), tmp, strings.NewReader("not a tar at all, just text that is long enough to look like something"), "")
+	_, err = openContext(context.Background(), tmp, nil, strings.NewReader("not a tar at all, just text that is long enough to look like something"), "")
 	if err == nil || !errdefs.IsInvalidArgument(err) {
 		t.Errorf("garbage context: %v", err)
 	}
@@ -304,7 +304,7 @@ func TestContextDigests(t *testing.T) {
 	}
 	tw.WriteHeader(&tar.Header{Name: "dir/hard", Typeflag: tar.TypeLink, Linkname: "dir/b"})
 	tw.Close()
-	bc, err := openContext(context.Background(), t.TempDir(), &buf, "")
+	bc, err := openContext(context.Background(), t.TempDir(), nil, &buf, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +354,69 @@ func TestContextDigests(t *testing.T) {
 	_, read, _ := checksumSources(src, nil)
 	if lazy != read {
 		t.Errorf("checksum with recorded digests %s, reading the files %s", lazy, read)
+	}
+}
+
+// A context may send, for files the context store holds, stub entries:
+// the build sees their bytes from the store; a stub for a file the store
+// lacks asks the client for the whole context.
+func TestContextStubs(t *testing.T) {
+	store, err := newCtxStore(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 10000)
+	sum := sha256.Sum256([]byte(big))
+	d := digest.NewDigestFromBytes(digest.SHA256, sum[:])
+	mk := func(stubDigest string, size string) *bytes.Buffer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: 13, Typeflag: tar.TypeReg})
+		tw.Write([]byte("FROM busybox\n"))
+		tw.WriteHeader(&tar.Header{Name: "big", Mode: 0o600, Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+			PAXRecords: map[string]string{paxDigest: stubDigest, paxSize: size}})
+		tw.Close()
+		return &buf
+	}
+	// Not in the store yet.
+	_, err = openContext(context.Background(), t.TempDir(), store, mk(d.String(), "10000"), "")
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "send the whole context") {
+		t.Fatalf("stub of a missing file: %v", err)
+	}
+	if err := store.put(d, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.Have([]digest.Digest{d, digest.FromString("other")}); len(got) != 1 || got[0] != d {
+		t.Errorf("Have: %v", got)
+	}
+	bc, err := openContext(context.Background(), t.TempDir(), store, mk(d.String(), "10000"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	p := filepath.Join(bc.root, "big")
+	if s, ok := bc.known(p, 10000); !ok || !bytes.Equal(s, sum[:]) {
+		t.Errorf("stub digest not known: %x %v", s, ok)
+	}
+	if err := bc.materialize(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(p); string(data) != big {
+		t.Errorf("stub file has %d bytes %q…", len(data), data[:min(len(data), 8)])
+	}
+	for _, bad := range [][2]string{{"sha256:nothex", "1"}, {d.String(), "-1"}, {"md5:00", "1"}} {
+		if _, err := openContext(context.Background(), t.TempDir(), store, mk(bad[0], bad[1]), ""); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("stub %v: %v", bad, err)
+		}
+	}
+	// A damaged store copy is refused when read.
+	os.WriteFile(store.path(d), []byte(strings.Repeat("y", 10000)), 0o600)
+	bc2, err := openContext(context.Background(), t.TempDir(), store, mk(d.String(), "10000"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc2.Close()
+	if err := bc2.materialize(); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("damaged store file: %v", err)
 	}
 }

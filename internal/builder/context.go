@@ -6,22 +6,27 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/go-archive"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,7 +39,8 @@ type buildContext struct {
 	// sums are the digests of the context's regular files by path.
 	sums map[string]fileSum
 	// index and data hold a context kept in memory, whose files get their
-	// contents from data when something first reads them.
+	// contents from data (or the store, for stubs) when first read.
+	store        *ctxStore
 	index        *tarIndex
 	data         []byte
 	once         sync.Once
@@ -64,12 +70,12 @@ func (bc *buildContext) known(p string, size int64) ([]byte, bool) {
 
 // openContext unpacks the context tar src below tmpRoot and reads the
 // Dockerfile named dockerfile ("Dockerfile" when empty) from it.
-func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile string) (_ *buildContext, retErr error) {
+func openContext(ctx context.Context, tmpRoot string, store *ctxStore, src io.Reader, dockerfile string) (_ *buildContext, retErr error) {
 	dir, err := os.MkdirTemp(tmpRoot, "context-")
 	if err != nil {
 		return nil, err
 	}
-	bc := &buildContext{dir: dir, root: filepath.Join(dir, "root")}
+	bc := &buildContext{dir: dir, root: filepath.Join(dir, "root"), store: store}
 	defer func() {
 		if retErr != nil {
 			bc.Close()
@@ -97,17 +103,40 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 		return nil, fmt.Errorf("reading the build context: %w", err)
 	}
 	if n > maxMemoryContext {
-		// Too large to keep in memory: unpacked to disk as it comes.
+		// Too large to keep in memory: unpacked to disk as it comes;
+		// stubs are filled from the store after.
 		err = archive.Untar(io.MultiReader(&mem, in), bc.root, untarOptions)
 		tee.close()
-		bc.sums = (<-indexed).sums
+		bc.index = <-indexed
+		bc.sums = bc.index.sums
+		if err == nil {
+			err = bc.checkStubs()
+		}
+		if err == nil {
+			err = bc.eachFile(func(f *os.File, e tarEntry) error {
+				if e.stub == "" {
+					return nil
+				}
+				data, err := bc.entryData(e)
+				if err == nil {
+					_, err = f.WriteAt(data, 0)
+				}
+				return err
+			})
+		}
+		bc.index = nil
 		bc.materialized = true
 	} else {
 		tee.close()
 		bc.index = <-indexed
 		bc.sums = bc.index.sums
 		bc.data = mem.Bytes()
-		err = bc.unpackSkeleton()
+		if err = bc.checkStubs(); err == nil {
+			err = bc.unpackSkeleton()
+		}
+	}
+	if errdefs.IsFailedPrecondition(err) {
+		return nil, err
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -133,6 +162,20 @@ func openContext(ctx context.Context, tmpRoot string, src io.Reader, dockerfile 
 	return bc, nil
 }
 
+// checkStubs fails, as a failed precondition the client answers by
+// sending the whole context, when a stub names a file the store lacks.
+func (bc *buildContext) checkStubs() error {
+	if bc.index.bad != nil {
+		return userError("build context: %v", bc.index.bad)
+	}
+	for _, e := range bc.index.entries {
+		if e.stub != "" && (bc.store == nil || !bc.store.has(e.stub)) {
+			return fmt.Errorf("build context: %s was sent as %s, which berthd no longer has; send the whole context: %w", e.hdr.Name, e.stub, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
+}
+
 // maxMemoryContext is the largest context kept in memory and unpacked
 // lazily; larger ones are unpacked to disk as they arrive.
 const maxMemoryContext = 256 << 20
@@ -144,6 +187,8 @@ var untarOptions = &archive.TarOptions{NoLchown: true}
 
 // tarIndex is what indexTar learnt of a context tar.
 type tarIndex struct {
+	// bad is a malformed stub entry.
+	bad     error
 	entries []tarEntry
 	sums    map[string]fileSum
 	// files maps a name to the entry holding its bytes.
@@ -155,6 +200,10 @@ type tarIndex struct {
 type tarEntry struct {
 	hdr    tar.Header
 	offset int64
+	// stub is, for an entry sent as a digest, the file's digest: its
+	// bytes are in the context store, not in the stream.
+	stub digest.Digest
+	sum  [sha256.Size]byte
 }
 
 // indexTar reads a tar stream to its end and returns its entries and the
@@ -173,8 +222,16 @@ func indexTar(r io.Reader) *tarIndex {
 		}
 		e := tarEntry{hdr: *h, offset: cr.n}
 		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
-		switch h.Typeflag {
-		case tar.TypeReg:
+		switch {
+		case h.Typeflag == tar.TypeReg && h.PAXRecords[paxDigest] != "":
+			fs, ok := stubEntry(&e)
+			if !ok {
+				idx.bad = fmt.Errorf("entry %s: invalid %s/%s records", h.Name, paxDigest, paxSize)
+				return idx
+			}
+			idx.sums[name] = fs
+			idx.files[name] = len(idx.entries)
+		case h.Typeflag == tar.TypeReg:
 			d := sha256.New()
 			n, err := io.Copy(d, tr)
 			if err != nil {
@@ -182,9 +239,10 @@ func indexTar(r io.Reader) *tarIndex {
 			}
 			fs := fileSum{size: n}
 			d.Sum(fs.sum[:0])
+			e.sum = fs.sum
 			idx.sums[name] = fs
 			idx.files[name] = len(idx.entries)
-		case tar.TypeLink:
+		case h.Typeflag == tar.TypeLink:
 			target := path.Clean(strings.TrimPrefix(h.Linkname, "/"))
 			if t, ok := idx.sums[target]; ok {
 				idx.sums[name] = t
@@ -196,6 +254,31 @@ func indexTar(r io.Reader) *tarIndex {
 		}
 		idx.entries = append(idx.entries, e)
 	}
+}
+
+// stubEntry reads the digest and size of a stub entry into e.
+func stubEntry(e *tarEntry) (fileSum, bool) {
+	d, err := digest.Parse(e.hdr.PAXRecords[paxDigest])
+	if err != nil || d.Algorithm() != digest.SHA256 {
+		return fileSum{}, false
+	}
+	size, err := strconv.ParseInt(e.hdr.PAXRecords[paxSize], 10, 64)
+	if err != nil || size < 0 {
+		return fileSum{}, false
+	}
+	sum, err := hex.DecodeString(d.Encoded())
+	if err != nil || len(sum) != sha256.Size {
+		return fileSum{}, false
+	}
+	e.stub = d
+	e.hdr.Size = size
+	e.hdr.PAXRecords = maps.Clone(e.hdr.PAXRecords)
+	delete(e.hdr.PAXRecords, paxDigest)
+	delete(e.hdr.PAXRecords, paxSize)
+	fs := fileSum{size: size}
+	copy(fs.sum[:], sum)
+	copy(e.sum[:], sum)
+	return fs, true
 }
 
 type countReader struct {
@@ -288,16 +371,50 @@ func (bc *buildContext) materialize() error {
 			return
 		}
 		bc.matErr = bc.eachFile(func(f *os.File, e tarEntry) error {
-			if e.offset+e.hdr.Size > int64(len(bc.data)) {
-				return fmt.Errorf("build context: %s is cut short", e.hdr.Name)
+			data, err := bc.entryData(e)
+			if err != nil {
+				return err
 			}
-			_, err := f.WriteAt(bc.data[e.offset:e.offset+e.hdr.Size], 0)
+			_, err = f.WriteAt(data, 0)
 			return err
 		})
 		bc.materialized = true
 		bc.data = nil
 	})
 	return bc.matErr
+}
+
+// entryData returns the bytes of a regular file entry: from the stream
+// kept in memory, or from the context store for a stub.
+func (bc *buildContext) entryData(e tarEntry) ([]byte, error) {
+	if e.stub != "" {
+		if bc.store == nil {
+			return nil, fmt.Errorf("build context: %s was sent as a digest, but there is no context store", e.hdr.Name)
+		}
+		return bc.store.read(e.stub, e.hdr.Size)
+	}
+	if e.offset+e.hdr.Size > int64(len(bc.data)) {
+		return nil, fmt.Errorf("build context: %s is cut short", e.hdr.Name)
+	}
+	return bc.data[e.offset : e.offset+e.hdr.Size], nil
+}
+
+// keep puts the files of an in-memory context into the context store,
+// for the next build to refer to.
+func (bc *buildContext) keep() {
+	if bc.store == nil || bc.index == nil || bc.data == nil {
+		return
+	}
+	for _, e := range bc.index.entries {
+		if e.hdr.Typeflag != tar.TypeReg || e.stub != "" || e.offset+e.hdr.Size > int64(len(bc.data)) {
+			continue
+		}
+		d := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(e.sum[:]))
+		if err := bc.store.put(d, bc.data[e.offset:e.offset+e.hdr.Size]); err != nil {
+			return
+		}
+	}
+	bc.store.trim()
 }
 
 // readFile reads a file of the context by name (symlinks resolve inside
@@ -315,10 +432,7 @@ func (bc *buildContext) readFile(name string) ([]byte, error) {
 	if !bc.materialized && bc.index != nil {
 		rel, _ := filepath.Rel(bc.root, p)
 		if i, ok := bc.index.files[filepath.ToSlash(rel)]; ok {
-			e := bc.index.entries[i]
-			if e.offset+e.hdr.Size <= int64(len(bc.data)) {
-				return bc.data[e.offset : e.offset+e.hdr.Size], nil
-			}
+			return bc.entryData(bc.index.entries[i])
 		}
 		if err := bc.materialize(); err != nil {
 			return nil, err

@@ -614,3 +614,68 @@ func dockerBuildExit(c *dockerCLI, dockerfile string) int {
 	_, _, code := c.runIn(strings.NewReader(dockerfile), "build", "-")
 	return code
 }
+
+// berth's own CLI sends, for the files berthd kept from an earlier
+// context, their digests instead of their bytes.
+func TestBerthBuildSendsOnlyNewFiles(t *testing.T) {
+	c := newDockerCLI(t)
+	berth := berthCLIBinary(t)
+	cfg := t.TempDir()
+	b := newBuildCtx(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY data /data\nCMD [\"sh\", \"-c\", \"cat /data/* | md5sum\"]\n",
+		"data/a":     strings.Repeat("a", 1<<20), "data/b": strings.Repeat("b", 1<<20), "data/small": "s\n",
+	})
+	build := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(berth, append([]string{"build"}, append(args, b.dir)...)...)
+		cmd.Env = append(c.d.Env(), "BERTH_CONFIG="+cfg)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("berth build: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	sent := regexp.MustCompile(`Sending build context to Docker daemon\s+(\S+)`)
+	size := func(out string) string {
+		m := sent.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no context size in:\n%s", out)
+		}
+		return m[1]
+	}
+	first := size(build("-t", "stubbed"))
+	want := c.ok("run", "--rm", "stubbed")
+	// berthd stores the context's files after answering: wait for them.
+	c.waitFor("the context store", func() bool {
+		return strings.HasSuffix(size(build("-t", "stubbed")), "kB")
+	})
+	second := build("-t", "stubbed")
+	if !strings.HasSuffix(size(second), "kB") || !strings.Contains(second, "Using cache") {
+		t.Fatalf("rebuild sent %s (first %s):\n%s", size(second), first, second)
+	}
+	// One file changes: it travels whole, the other as a digest, and the
+	// image has both right.
+	b.write("data/b", strings.Repeat("B", 1<<20))
+	third := build("-t", "stubbed")
+	if got := size(third); !strings.HasSuffix(got, "MB") || strings.HasPrefix(got, "2.") {
+		t.Errorf("after changing one file the context was %s", got)
+	}
+	got := c.ok("run", "--rm", "stubbed")
+	if got == want {
+		t.Errorf("the image did not change with its context")
+	}
+	check := exec.Command("sh", "-c", "cat "+b.dir+"/data/* | md5sum")
+	hostSum, _ := check.Output()
+	if got != strings.TrimSpace(string(hostSum)) {
+		t.Errorf("image contents %q, context %q", got, hostSum)
+	}
+	// The docker CLI, which knows nothing of it, still sends everything.
+	if out := c.buildOK(b.dir, "-t", "full", "."); !strings.Contains(out, "MB") {
+		t.Errorf("docker build: %s", out)
+	}
+	// After `builder prune` berthd has nothing kept: the whole context again.
+	c.ok("builder", "prune", "-f")
+	if got := size(build("-t", "stubbed")); !strings.HasSuffix(got, "MB") {
+		t.Errorf("after prune the context was %s", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli/command"
 	"github.com/berth-dev/berth/internal/cli/opts"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/go-archive"
 	"github.com/moby/go-archive/compression"
@@ -144,22 +145,30 @@ func run(ctx context.Context, cli *command.Cli, path string, o options) error {
 		bo.Platforms = []ocispec.Platform{p}
 	}
 
-	var body io.Reader
-	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
-		// The daemon downloads the context (a tar) or the Dockerfile.
-		bo.RemoteContext = path
-		bo.Dockerfile = o.file
-		body = strings.NewReader("")
-	} else {
-		var dockerfile string
-		var err error
-		if body, dockerfile, err = contextFor(cli, path, o.file); err != nil {
-			return err
+	send := func(stubs bool) (*countingReader, client.ImageBuildResult, error) {
+		var body io.Reader
+		if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+			// The daemon downloads the context (a tar) or the Dockerfile.
+			bo.RemoteContext = path
+			bo.Dockerfile = o.file
+			body = strings.NewReader("")
+		} else {
+			var dockerfile string
+			var err error
+			if body, dockerfile, err = contextFor(ctx, cli, path, o.file, stubs); err != nil {
+				return nil, client.ImageBuildResult{}, err
+			}
+			bo.Dockerfile = dockerfile
 		}
-		bo.Dockerfile = dockerfile
+		counter := &countingReader{r: body}
+		resp, err := cli.Client().ImageBuild(ctx, counter, bo)
+		return counter, resp, err
 	}
-	counter := &countingReader{r: body}
-	resp, err := cli.Client().ImageBuild(ctx, counter, bo)
+	counter, resp, err := send(true)
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "send the whole context") {
+		// berthd lost files it had said it kept: send them all.
+		counter, resp, err = send(false)
+	}
 	if err != nil {
 		return err
 	}
@@ -241,7 +250,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // contextFor returns the context to send and the Dockerfile's name in it,
 // for PATH, "-" (a tar or a Dockerfile on stdin) and -f (a path, or "-"
 // for stdin).
-func contextFor(cli *command.Cli, path, file string) (io.Reader, string, error) {
+func contextFor(ctx context.Context, cli *command.Cli, path, file string, stubs bool) (io.Reader, string, error) {
 	if strings.HasPrefix(path, "git@") || strings.HasPrefix(path, "git://") || strings.HasSuffix(path, ".git") {
 		return nil, "", errors.New("building from a git repository is not supported yet: clone it and build from its directory")
 	}
@@ -304,12 +313,16 @@ func contextFor(cli *command.Cli, path, file string) (io.Reader, string, error) 
 	// The Dockerfile and .dockerignore go to the daemon even when
 	// excluded: the daemon needs one and drops both from what COPY sees.
 	excludes = keepFiles(excludes, dockerfile, ".dockerignore")
-	tarStream, err := archive.TarWithOptions(dir, &archive.TarOptions{
+	var tarStream io.Reader
+	tarStream, err = archive.TarWithOptions(dir, &archive.TarOptions{
 		ExcludePatterns: excludes,
 		ChownOpts:       &archive.ChownOpts{UID: 0, GID: 0},
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("unable to prepare context: %w", err)
+	}
+	if stubs {
+		tarStream = withStubs(ctx, cli, dir, excludes, tarStream)
 	}
 	if extra == nil {
 		return tarStream, dockerfile, nil

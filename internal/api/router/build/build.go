@@ -27,6 +27,9 @@ import (
 type Backend interface {
 	Build(ctx context.Context, src io.Reader, o builder.Options, out io.Writer) (digest.Digest, error)
 	PruneCache(ctx context.Context) (*buildtypes.CachePruneReport, error)
+	// HaveContextFiles tells which files of earlier contexts berthd
+	// keeps, by digest.
+	HaveContextFiles(ctx context.Context, ds []digest.Digest) []digest.Digest
 }
 
 // Router serves the build routes.
@@ -39,6 +42,7 @@ func (r *Router) Routes() []server.Route {
 	return []server.Route{
 		{Method: http.MethodPost, Path: "/build", Handler: r.postBuild},
 		{Method: http.MethodPost, Path: "/build/prune", Handler: r.postPrune},
+		{Method: http.MethodPost, Path: "/build/context/have", Handler: r.postContextHave},
 	}
 }
 
@@ -193,4 +197,21 @@ func registryConfig(h string) (map[string]registry.AuthConfig, error) {
 		return nil, invalid("invalid X-Registry-Config header: %v", err)
 	}
 	return auths, nil
+}
+
+// ContextHave is the body of POST /build/context/have, a berth extension:
+// the digests of the files of a context the client is about to send, and
+// in the answer those berthd keeps. The client then sends each of those
+// as a stub entry (size 0, PAX records BERTH.digest and BERTH.size).
+type ContextHave struct {
+	Digests []digest.Digest `json:"Digests"`
+}
+
+func (r *Router) postContextHave(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	var in ContextHave
+	if err := httputil.ReadJSON(req, &in); err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, ContextHave{Digests: r.Backend.HaveContextFiles(ctx, in.Digests)})
+	return nil
 }
