@@ -40,6 +40,7 @@
 #
 # Environment:
 #   RUNS=10        timed samples per engine and workload (at least 5)
+#   BERTH=bin/berth  berth's CLI, for the cached builds it sends as digests
 #   WARMUP=1       untimed cold and cached builds per engine first
 #   PAUSE=0.5      seconds of rest before each sample, after a `sync`, so
 #                  that no sample pays for work the other engine does after
@@ -180,6 +181,41 @@ for kind in cold cached; do
 done
 
 table "docker build, $STEPS steps, $CONTEXT_MB MiB context (ms)" cold cached
+
+# berth's own CLI against berthd: it sends, for the files berthd kept from
+# earlier contexts, their digests instead of their bytes.
+BERTH=${BERTH:-$(dirname "$BERTHD")/berth}
+if [ -x "$BERTH" ]; then
+	berth_build() {
+		BERTH_HOST=${HOSTS[0]} BERTH_CONFIG=$TMP/berth-config "$BERTH" build --network none -t "$TAG" "$CTX" >"$TMP/out" 2>&1 </dev/null
+	}
+	for ((i = 0; i < WARMUP + 2; i++)); do
+		berth_build || die "berth build failed: $(tail -n 3 "$TMP/out")"
+		sleep 0.5 # berthd keeps the context's files after it answered
+	done
+	for ((i = 0; i < RUNS; i++)); do
+		if [ "$PAUSE" != 0 ]; then
+			sync
+			sleep "$PAUSE"
+		fi
+		t0=$EPOCHREALTIME
+		berth_build || die "berth build failed: $(tail -n 3 "$TMP/out")"
+		t1=$EPOCHREALTIME
+		n=$(grep -c 'Using cache' "$TMP/out") || n=0
+		[ "$n" = $((STEPS - 1)) ] || die "berth build: $n steps said \"Using cache\", not $((STEPS - 1))"
+		echo $((${t1/./} - ${t0/./})) >>"$TMP/s.berthcli"
+	done
+	sent=$(sed -n 's/^Sending build context to Docker daemon *//p' "$TMP/out")
+	read -r n med p90 mn mx < <(stats "$TMP/s.berthcli")
+	echo
+	echo "== cached build through berth's CLI (context files berthd kept travel as digests; last context sent: $sent)"
+	printf '%-22s %-8s %5s %10s %10s %10s %10s\n' WHAT ENGINE N MEDIAN_MS P90_MS MIN_MS MAX_MS
+	printf '%-22s %-8s %5d %10s %10s %10s %10s\n' "cached, berth CLI" berthd "$n" "$med" "$p90" "$mn" "$mx"
+	if [ ${#NAMES[@]} -gt 1 ]; then
+		read -r _ dmed _ < <(stats "$TMP/s.cached.1")
+		awk -v a="$dmed" -v b="$med" 'BEGIN { if (b > 0) printf "%-22s dockerd (docker CLI, cached)/berthd (berth CLI) median ratio: %.2fx\n", "cached", a / b }'
+	fi
+fi
 
 echo
 echo "== image $TAG as built (the last cold build, as the cached builds found it)"
