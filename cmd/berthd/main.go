@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 
 	"github.com/berth-dev/berth/internal/daemon/command"
 	"github.com/berth-dev/berth/internal/initreaper"
@@ -14,6 +15,15 @@ import (
 	_ "github.com/berth-dev/berth/internal/runtime/nsenter" // namespace constructor for init
 	"github.com/berth-dev/berth/internal/shim"
 )
+
+func init() {
+	// The main goroutine keeps the main thread. A goroutine that changes
+	// its thread's namespaces and cannot change them back exits with the
+	// thread locked, so that the thread dies with it; the main thread
+	// cannot die: the Go runtime parks it for good, still in that
+	// namespace, which then never goes away (nor its veths).
+	goruntime.LockOSThread()
+}
 
 func main() {
 	// The runtime's own init re-exec comes first: it also runs under the

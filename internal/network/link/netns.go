@@ -43,19 +43,33 @@ func NewNetns(path string) error {
 	return nil
 }
 
-// mountNewNetns unshares a new network namespace on a thread of its own
-// and bind-mounts it on path. The thread stays locked and so dies with its
-// goroutine: no other goroutine ever runs in the new namespace.
+// mountNewNetns unshares a new network namespace on a thread of its own,
+// bind-mounts it on path and takes the thread back to its namespace. If
+// it cannot go back, the thread stays locked and dies with its goroutine:
+// no other goroutine ever runs in the new namespace, and no thread keeps
+// it alive.
 func mountNewNetns(path string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer self.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		err = unix.Mount(src, path, "", unix.MS_BIND, "")
+		if rerr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); rerr == nil {
+			runtime.UnlockOSThread()
+		}
+		if err != nil {
 			errc <- fmt.Errorf("bind mount: %w", err)
 			return
 		}

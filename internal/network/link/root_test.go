@@ -498,3 +498,28 @@ func TestAttachDetachTime(t *testing.T) {
 	median := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
 	t.Logf("median of 20: Attach %v, Attach+Detach %v", median(attach), median(total))
 }
+
+// Making namespaces leaves no thread of the process in them: a thread
+// parked in one (the Go runtime cannot end the main thread) would keep the
+// namespace, and the veths in it, alive after it was deleted.
+func TestNewNetnsLeavesNoThreadInside(t *testing.T) {
+	testutil.RequiresRoot(t)
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for i := range 20 {
+		p := filepath.Join(dir, "ns", strings.Repeat("x", i+1))
+		if err := NewNetns(p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { DeleteNetns(p) })
+	}
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, task := range tasks {
+		if ns, err := os.Readlink(task); err == nil && ns != own {
+			t.Errorf("%s is in %s, not in the process's %s", filepath.Dir(filepath.Dir(task)), ns, own)
+		}
+	}
+}
