@@ -99,7 +99,7 @@ func (s *State) status() container.ContainerState {
 	switch {
 	case s.Running && s.Paused:
 		return container.StatePaused
-	case s.Running && s.Restarting:
+	case s.Restarting:
 		return container.StateRestarting
 	case s.Running:
 		return container.StateRunning
@@ -119,8 +119,10 @@ func (s *State) status() container.ContainerState {
 // "0001-01-01T00:00:00Z" like Docker).
 func (s *State) API() container.State {
 	return container.State{
-		Status:     s.status(),
-		Running:    s.Running,
+		Status: s.status(),
+		// A container waiting out its restart back-off counts as
+		// running, as with Docker.
+		Running:    s.Running || s.Restarting,
 		Paused:     s.Paused,
 		Restarting: s.Restarting,
 		OOMKilled:  s.OOMKilled,
@@ -216,6 +218,20 @@ func (c *Container) SetRestarting(exitCode int, oomKilled bool) error {
 	s.FinishedAt = now()
 	s.Status = s.status()
 	return nil
+}
+
+// SetBackoff records, after SetStopped, that the restart policy starts the
+// container again after a delay: it shows as restarting meanwhile.
+func (c *Container) SetBackoff() {
+	c.State.Restarting = true
+	c.State.Status = c.State.status()
+}
+
+// CancelRestart records that a pending restart will not happen (stop,
+// removal, daemon restart).
+func (c *Container) CancelRestart() {
+	c.State.Restarting = false
+	c.State.Status = c.State.status()
 }
 
 // SetPaused records that the container was frozen.

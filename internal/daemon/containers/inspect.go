@@ -167,7 +167,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]containertypes.Sum
 }
 
 func (s *Service) summary(c *container.Container, all bool, f *listFilter) (containertypes.Summary, bool) {
-	if !all && !c.State.Running {
+	if !all && !c.State.Running && !c.State.Restarting {
 		return containertypes.Summary{}, false
 	}
 	if !f.match(c) {
@@ -204,7 +204,7 @@ func statusString(st *container.State) string {
 	switch {
 	case st.Running && st.Paused:
 		return "Up " + humanDuration(time.Since(st.StartedAt)) + " (Paused)"
-	case st.Running && st.Restarting:
+	case st.Restarting:
 		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
 	case st.Running:
 		return "Up " + humanDuration(time.Since(st.StartedAt))

@@ -125,6 +125,12 @@ func (s *Service) Restore(ctx context.Context) {
 	for _, c := range s.store.List() {
 		c.Lock()
 		running := c.State.Running
+		if c.State.Restarting {
+			// The back-off died with the daemon; the policy's start at
+			// daemon start applies instead.
+			c.CancelRestart()
+			_ = s.store.Save(c)
+		}
 		c.Unlock()
 		if !running {
 			s.cleanupRunDir(c.ID)

@@ -336,8 +336,15 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		s.cfg.Networks.Leave(c.ID)
 	}
 	autoRemove := c.HostConfig.AutoRemove
-	restart := shouldRestart(c.HostConfig.RestartPolicy, st.ExitCode, c.RestartCount, c.ManuallyStopped) && !c.State.RemovalInProgress
+	restart := shouldRestart(c.HostConfig.RestartPolicy, st.ExitCode, c.RestartCount, c.ManuallyStopped) && !c.State.RemovalInProgress &&
+		!autoRemove && s.ctx.Err() == nil
 	count := c.RestartCount
+	if restart {
+		c.SetBackoff()
+		if err := s.store.Save(c); err != nil {
+			slog.Error("saving container state", "container", c.ID[:12], "err", err)
+		}
+	}
 	c.Unlock()
 	if st.OOMKilled {
 		s.emit(c, eventtypes.ActionOOM, nil)
@@ -359,7 +366,7 @@ func (s *Service) finishExit(c *container.Container, st shim.ExitStatus) {
 		}
 		return
 	}
-	if restart && s.ctx.Err() == nil {
+	if restart {
 		go s.restartAfter(c, restartDelay(count, ranFor))
 	}
 }
@@ -397,15 +404,22 @@ func (s *Service) restartAfter(c *container.Container, delay time.Duration) {
 	}
 	c.Lock()
 	defer c.Unlock()
-	if c.State.Running || c.State.RemovalInProgress || c.State.Dead || c.ManuallyStopped {
-		return
+	if !c.State.Restarting || c.State.Running {
+		return // stopped, started or removed meanwhile
 	}
 	if _, err := s.store.Get(c.ID); err != nil {
 		return // removed
 	}
+	if c.State.RemovalInProgress || c.State.Dead || c.ManuallyStopped {
+		c.CancelRestart()
+		_ = s.store.Save(c)
+		return
+	}
 	c.RestartCount++
 	if err := s.startLocked(s.ctx, c); err != nil {
 		slog.Warn("restart policy: start failed", "container", c.ID[:12], "err", err)
+		c.CancelRestart()
+		_ = s.store.Save(c)
 		return
 	}
 	go s.emit(c, eventtypes.ActionRestart, nil)

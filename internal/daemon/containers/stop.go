@@ -46,6 +46,15 @@ func (s *Service) Stop(ctx context.Context, ref, signal string, timeout *int) er
 	}
 	c.Lock()
 	if !c.State.Running {
+		if c.State.Restarting {
+			// Waiting out its restart back-off: the restart is off.
+			c.ManuallyStopped = true
+			c.CancelRestart()
+			err := s.store.Save(c)
+			c.Unlock()
+			s.emit(c, eventtypes.ActionStop, nil)
+			return err
+		}
 		c.Unlock()
 		return errNotModified
 	}
@@ -295,6 +304,13 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOpts) error {
 	}
 	c.Lock()
 	running := c.State.Running
+	if c.State.Restarting {
+		if !o.Force {
+			c.Unlock()
+			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot remove container %q: container is restarting: stop the container before removing or force remove", c.InspectName()))
+		}
+		c.CancelRestart()
+	}
 	c.Unlock()
 	if running {
 		if !o.Force {
