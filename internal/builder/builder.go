@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,6 +184,11 @@ func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *strea
 	if err != nil {
 		return "", err
 	}
+	defer func() {
+		if err := b.cache.flush(); err != nil {
+			slog.Warn("build cache index", "err", err)
+		}
+	}()
 	r := &run{b: b, o: o, st: st, ctx: bc, df: df, plan: plan, results: map[int]digest.Digest{}, bases: map[int]digest.Digest{}}
 	defer r.cleanup()
 	id, err := r.execute(ctx)
@@ -211,13 +217,7 @@ func (b *Builder) build(ctx context.Context, src io.Reader, o Options, st *strea
 	return id, nil
 }
 
-func shortID(id digest.Digest) string {
-	e := id.Encoded()
-	if len(e) > 12 {
-		return e[:12]
-	}
-	return e
-}
+func shortID(id digest.Digest) string { return short(id.Encoded()) }
 
 func platformString(p ocispec.Platform) string {
 	s := p.OS + "/" + p.Architecture

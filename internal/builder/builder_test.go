@@ -266,7 +266,8 @@ func TestCache(t *testing.T) {
 	}
 	parent, child := digest.FromString("p"), digest.FromString("c")
 	imgs := fakeImages{imgs: map[digest.Digest]*image.Image{child: {ID: child, Parent: parent}}}
-	if err := c.store(parent, "RUN x", child); err != nil {
+	c.store(parent, "RUN x", child)
+	if err := c.flush(); err != nil {
 		t.Fatal(err)
 	}
 	c2, _ := openCache(path)

@@ -18,6 +18,7 @@ type cache struct {
 	mu      sync.Mutex
 	path    string
 	entries map[string]digest.Digest
+	dirty   bool
 }
 
 func openCache(path string) (*cache, error) {
@@ -55,20 +56,34 @@ func (c *cache) lookup(parent digest.Digest, step string, images Images) (digest
 	return id, true
 }
 
-// store records a step's result.
-func (c *cache) store(parent digest.Digest, step string, id digest.Digest) error {
+// store records a step's result; flush writes the records.
+func (c *cache) store(parent digest.Digest, step string, id digest.Digest) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := cacheKey(parent, step)
-	if c.entries[k] == id {
+	if c.entries[k] != id {
+		c.entries[k] = id
+		c.dirty = true
+	}
+}
+
+// flush writes the index if it changed: once per build, not per step
+// (losing it costs cache hits only).
+func (c *cache) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
 		return nil
 	}
-	c.entries[k] = id
 	b, err := json.Marshal(c.entries)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(c.path, b, 0o600)
+	if err := atomicfile.WriteFile(c.path, b, 0o600); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
 }
 
 // clear forgets every entry.
@@ -76,6 +91,7 @@ func (c *cache) clear() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries = map[string]digest.Digest{}
+	c.dirty = false
 	if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

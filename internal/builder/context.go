@@ -28,6 +28,8 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/ioctx"
 )
 
 // buildContext is a build context unpacked in a private directory, with
@@ -84,7 +86,7 @@ func openContext(ctx context.Context, tmpRoot string, store *ctxStore, src io.Re
 	if err := os.Mkdir(bc.root, 0o755); err != nil {
 		return nil, err
 	}
-	r, err := compression.DecompressStream(&ctxReader{ctx: ctx, r: src})
+	r, err := compression.DecompressStream(ioctx.Reader(ctx, src))
 	if err != nil {
 		return nil, err
 	}
@@ -441,22 +443,6 @@ func (bc *buildContext) readFile(name string) ([]byte, error) {
 	return os.ReadFile(p)
 }
 
-// readInContext reads a file of the context; symlinks resolve inside it.
-func readInContext(root, name string) ([]byte, error) {
-	p, err := scopedPath(root, name)
-	if err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fs.ErrNotExist
-	}
-	return os.ReadFile(p)
-}
-
 // applyDockerignore removes what .dockerignore excludes, as the docker CLI
 // does before sending a context: a client that sends everything gets the
 // same build.
@@ -531,19 +517,6 @@ func (bc *buildContext) applyDockerignore() error {
 
 // Close removes the unpacked context.
 func (bc *buildContext) Close() error { return os.RemoveAll(bc.dir) }
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // scopedPath resolves name below root as if root were "/": ".." and
 // symlinks never lead outside root (Docker's FollowSymlinkInScope).

@@ -475,9 +475,7 @@ func (r *run) commit(ctx context.Context, s *stage, createdBy string, diff io.Re
 		return err
 	}
 	if len(key) > 0 {
-		if err := r.b.cache.store(s.id, key[0], id); err != nil {
-			return err
-		}
+		r.b.cache.store(s.id, key[0], id)
 	}
 	return r.load(s, id)
 }
@@ -569,7 +567,7 @@ func (r *run) runStep(ctx context.Context, s *stage, c *instructions.RunCommand)
 		}
 	}()
 	r.st.line(fmt.Sprintf(" ---> Running in %s\n", short(id)))
-	code, err := r.b.cfg.Runner.Run(ctx, id, &runOutput{r: r})
+	code, err := r.b.cfg.Runner.Run(ctx, id, r.st.output())
 	if err != nil {
 		return err
 	}
@@ -581,16 +579,6 @@ func (r *run) runStep(ctx context.Context, s *stage, c *instructions.RunCommand)
 		return err
 	}
 	return r.commitRW(ctx, s, createdBy, rw, id, "RUN "+createdBy)
-}
-
-// runOutput passes a RUN's output on, after the " ---> Running in" line.
-type runOutput struct {
-	r *run
-}
-
-func (o *runOutput) Write(p []byte) (int, error) {
-	o.r.st.line(string(p))
-	return len(p), nil
 }
 
 // runCommand is the command line of a RUN: the shell form under the
@@ -726,5 +714,3 @@ func (r *run) mountImage(ctx context.Context, chain digest.Digest) (string, func
 		r.b.cfg.Layers.ReleaseRW(rw.ID())
 	}, nil
 }
-
-var _ io.Writer = (*runOutput)(nil)

@@ -47,8 +47,8 @@ func (s *stream) aux(id digest.Digest) {
 	s.write(jsonstream.Message{Aux: &raw})
 }
 
-// output is an io.Writer for a step's command output: each write becomes
-// one stream message, as dockerd forwards a RUN's output.
+// output is an io.Writer for a RUN's output: each write becomes one
+// stream message, as dockerd forwards it.
 func (s *stream) output() io.Writer { return streamWriter{s} }
 
 type streamWriter struct{ s *stream }

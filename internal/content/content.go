@@ -20,6 +20,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/ioctx"
 )
 
 // Info describes a committed blob.
@@ -122,21 +124,8 @@ func writeAndCommit(ctx context.Context, w Writer, r io.Reader, desc ocispec.Des
 			}
 		}
 	}
-	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, err := io.Copy(w, ioctx.Reader(ctx, r)); err != nil {
 		return fmt.Errorf("content: copying %s: %w", desc.Digest, err)
 	}
 	return w.Commit(ctx, desc.Size, desc.Digest)
-}
-
-// ctxReader stops a copy once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

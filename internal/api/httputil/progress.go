@@ -34,9 +34,18 @@ func (p *ProgressReader) Read(b []byte) (int, error) {
 		p.last = now
 		msg, _ := json.Marshal(jsonstream.Message{
 			ID: p.ID, Status: p.Action,
-			Progress: &jsonstream.Progress{Current: p.current, Total: max(p.Total, p.current), Start: p.Start.Unix()},
+			Progress: &jsonstream.Progress{Current: p.current, Total: p.total(), Start: p.Start.Unix()},
 		})
 		_, _ = p.Out.Write(append(msg, '\r', '\n'))
 	}
 	return n, err
+}
+
+// total is the size to show: Total, or what was read when that is more;
+// 0 (no bar, only the count) when the size is unknown.
+func (p *ProgressReader) total() int64 {
+	if p.Total <= 0 {
+		return 0
+	}
+	return max(p.Total, p.current)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	buildtypes "github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -139,22 +138,17 @@ func (r *Router) postBuild(ctx context.Context, w http.ResponseWriter, req *http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	out := &flushWriter{w: w}
+	out := &httputil.JSONStream{W: w}
 	_, err = r.Backend.Build(ctx, req.Body, o, out)
 	if err == nil {
 		return nil
 	}
-	if !out.written {
+	if !out.Started {
 		return err
 	}
 	// Once the stream started, the error goes into it; the docker CLI
 	// exits with its code.
-	msg := server.ErrorMessage(err)
-	b, _ := json.Marshal(struct {
-		ErrorDetail *jsonstream.Error `json:"errorDetail"`
-		Error       string            `json:"error"`
-	}{&jsonstream.Error{Code: builder.ExitCode(err), Message: msg}, msg})
-	_, _ = out.Write(append(b, '\n'))
+	out.Error(server.ErrorMessage(err), builder.ExitCode(err))
 	return nil
 }
 
@@ -165,22 +159,6 @@ func (r *Router) postPrune(ctx context.Context, w http.ResponseWriter, req *http
 	}
 	server.WriteJSON(w, http.StatusOK, rep)
 	return nil
-}
-
-// flushWriter sends every message at once and remembers whether the
-// response has begun.
-type flushWriter struct {
-	w       http.ResponseWriter
-	written bool
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	f.written = true
-	n, err := f.w.Write(p)
-	if fl, ok := f.w.(http.Flusher); ok {
-		fl.Flush()
-	}
-	return n, err
 }
 
 // registryConfig decodes X-Registry-Config: the client's credentials for

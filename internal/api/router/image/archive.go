@@ -53,9 +53,9 @@ func (r *Router) postImagesLoad(ctx context.Context, w http.ResponseWriter, req 
 		quiet = boolValue(req, "quiet")
 	}
 	w.Header().Set("Content-Type", "application/json")
-	out := &streamWriter{w: w}
+	out := &httputil.JSONStream{W: w}
 	if err := r.Backend.LoadImage(ctx, req.Body, out, quiet); err != nil {
-		out.error(err)
+		out.Error(err.Error(), 0)
 	}
 	return nil
 }

@@ -56,12 +56,12 @@ func (r *Router) postImagesPush(ctx context.Context, w http.ResponseWriter, req 
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	out := &streamWriter{w: w}
+	out := &httputil.JSONStream{W: w}
 	if err := r.Backend.PushImage(ctx, ref, auth, out); err != nil {
-		if !out.flushed {
+		if !out.Started {
 			return err
 		}
-		out.error(err)
+		out.Error(err.Error(), 0)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ package image
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/berth-dev/berth/internal/api/server"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -101,63 +99,6 @@ func repoTagReference(repo, tag string) (reference.NamedTagged, error) {
 	return tagged, nil
 }
 
-// streamWriter writes a JSON message stream, flushing each message; once
-// something was written, errors must go into the stream.
-type streamWriter struct {
-	w       http.ResponseWriter
-	flushed bool
-}
-
-func (s *streamWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	s.flushed = true
-	if f, ok := s.w.(http.Flusher); ok {
-		f.Flush()
-	}
-	return n, err
-}
-
-// status writes {"status": msg}.
-func (s *streamWriter) status(msg string) {
-	b, _ := json.Marshal(jsonstream.Message{Status: msg})
-	_, _ = s.Write(append(b, '\r', '\n'))
-}
-
-// error writes an error message that both old ("error") and new
-// ("errorDetail") clients read.
-func (s *streamWriter) error(err error) {
-	b, _ := json.Marshal(struct {
-		ErrorDetail *jsonstream.Error `json:"errorDetail"`
-		Error       string            `json:"error"`
-	}{&jsonstream.Error{Message: err.Error()}, err.Error()})
-	_, _ = s.Write(append(b, '\r', '\n'))
-}
-
-// progressReader reports, at most every progressInterval and at the end,
-// how much of a download was read, as "Importing" progress messages.
-type progressReader struct {
-	r              io.Reader
-	out            *streamWriter
-	total, current int64
-	start, last    time.Time
-}
-
-const progressInterval = 100 * time.Millisecond
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.current += int64(n)
-	if now := time.Now(); err != nil || now.Sub(p.last) >= progressInterval {
-		p.last = now
-		msg, _ := json.Marshal(jsonstream.Message{
-			Status:   "Importing",
-			Progress: &jsonstream.Progress{Current: p.current, Total: p.total, Start: p.start.Unix()},
-		})
-		_, _ = p.out.Write(append(msg, '\r', '\n'))
-	}
-	return n, err
-}
-
 // postImagesCreate pulls (?fromImage=) or imports (?fromSrc=- or a URL).
 func (r *Router) postImagesCreate(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
 	if err := parseForm(req); err != nil {
@@ -172,7 +113,7 @@ func (r *Router) postImagesCreate(ctx context.Context, w http.ResponseWriter, re
 		platform = &pl
 	}
 	w.Header().Set("Content-Type", "application/json")
-	out := &streamWriter{w: w}
+	out := &httputil.JSONStream{W: w}
 
 	var err error
 	if img := req.Form.Get("fromImage"); img != "" {
@@ -181,15 +122,15 @@ func (r *Router) postImagesCreate(ctx context.Context, w http.ResponseWriter, re
 		err = r.importImage(ctx, req, platform, out)
 	}
 	if err != nil {
-		if !out.flushed {
+		if !out.Started {
 			return err
 		}
-		out.error(err)
+		out.Error(err.Error(), 0)
 	}
 	return nil
 }
 
-func (r *Router) pull(ctx context.Context, req *http.Request, img, tag string, platform *ocispec.Platform, out *streamWriter) error {
+func (r *Router) pull(ctx context.Context, req *http.Request, img, tag string, platform *ocispec.Platform, out *httputil.JSONStream) error {
 	// "pull -a" may send a name with a trailing ":".
 	ref, err := reference.ParseNormalizedNamed(strings.TrimSuffix(img, ":"))
 	if err != nil {
@@ -215,7 +156,7 @@ func (r *Router) pull(ctx context.Context, req *http.Request, img, tag string, p
 	return r.Backend.PullImage(ctx, ref, platform, auth, out)
 }
 
-func (r *Router) importImage(ctx context.Context, req *http.Request, platform *ocispec.Platform, out *streamWriter) error {
+func (r *Router) importImage(ctx context.Context, req *http.Request, platform *ocispec.Platform, out *httputil.JSONStream) error {
 	src := req.Form.Get("fromSrc")
 	ref, err := repoTagReference(req.Form.Get("repo"), req.Form.Get("tag"))
 	if err != nil {
@@ -242,14 +183,14 @@ func (r *Router) importImage(ctx context.Context, req *http.Request, platform *o
 			return err
 		}
 		defer resp.Body.Close()
-		out.status("Downloading from " + u.String())
-		layer = &progressReader{r: resp.Body, out: out, total: max(resp.ContentLength, 0), start: time.Now()}
+		out.Status("Downloading from " + u.String())
+		layer = &httputil.ProgressReader{R: resp.Body, Out: out, Action: "Importing", Total: max(resp.ContentLength, 0), Start: time.Now()}
 	}
 	id, err := r.Backend.ImportImage(ctx, layer, ref, platform, comment, req.Form["changes"])
 	if err != nil {
 		return err
 	}
-	out.status(id.String())
+	out.Status(id.String())
 	return nil
 }
 
